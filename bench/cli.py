@@ -1,0 +1,167 @@
+"""``recx`` command line: one sub-command per DVC stage plus listings. Thin: parse, call one library
+function, exit. Every error raised on purpose (:class:`~bench.errors.RecxError`) is printed as one
+readable line with exit status 2 instead of a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from bench.errors import RecxError
+
+__all__ = ["main"]
+
+DEFAULT_SOURCES = Path("datasets/sources.yaml")
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+def _mirror(arg: str | None) -> Path | None:
+    value = arg or os.environ.get("RECX_DATA_MIRROR")
+    return Path(value).resolve() if value else None
+
+
+def _cmd_fetch(args: argparse.Namespace) -> None:
+    from bench.data.fetch import fetch_dataset
+
+    out = Path(args.out or f"datasets/raw/{args.dataset}")
+    fetch_dataset(args.dataset, sources=Path(args.sources), out=out, mirror=_mirror(args.mirror))
+
+
+def _cmd_prepare(args: argparse.Namespace) -> None:
+    from bench.config import load_params
+    from bench.data.prepare import prepare_dataset
+
+    params = load_params(Path(args.params))
+    raw = Path(args.raw or f"datasets/raw/{args.dataset}")
+    out = Path(args.out or f"datasets/prepared/{args.dataset}")
+    prepare_dataset(
+        args.dataset,
+        sources=Path(args.sources),
+        raw=raw,
+        out=out,
+        options=params.dataset_options(args.dataset),
+    )
+
+
+def _cmd_datasets(args: argparse.Namespace) -> None:
+    from bench.data.sources import describe_datasets
+
+    print(describe_datasets(Path(args.sources)))
+
+
+def _cmd_methods(args: argparse.Namespace) -> None:
+    from bench import methods
+
+    for name in methods.available(args.scenario):
+        spec = methods.get(name)
+        print(f"{name:20s} {','.join(sorted(spec.scenarios)):24s} {spec.summary}")
+
+
+def _cmd_split(args: argparse.Namespace) -> None:
+    from bench.config import load_params
+    from bench.splits.build import build_split
+
+    params = load_params(Path(args.params))
+    scenario = params.scenario(args.scenario)
+    out = Path(args.out or f"artifacts/splits/{args.scenario}")
+    build_split(scenario, prepared=Path(args.prepared or f"datasets/prepared/{scenario.dataset}"), out=out)
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from bench.config import load_params
+    from bench.run import run_cell
+
+    params = load_params(Path(args.params))
+    out = Path(args.out or f"artifacts/runs/{args.scenario}/{args.method}/{args.seed}")
+    run_cell(
+        params,
+        scenario=args.scenario,
+        method=args.method,
+        seed=args.seed,
+        split=Path(args.split or f"artifacts/splits/{args.scenario}"),
+        out=out,
+    )
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from bench.config import load_params
+    from bench.report import build_report
+
+    params = load_params(Path(args.params))
+    build_report(params, runs=Path(args.runs), out=Path(args.out))
+
+
+def _cmd_check(args: argparse.Namespace) -> None:
+    from bench.config import load_params
+
+    params = load_params(Path(args.params))
+    params.validate()
+    print(f"{args.params}: OK ({len(params.scenarios)} scenarios, {len(params.seeds)} seeds)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recx", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help)
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("fetch", _cmd_fetch, "download (or copy from the mirror) and verify a dataset's files")
+    sp.add_argument("dataset")
+    sp.add_argument("--sources", default=str(DEFAULT_SOURCES))
+    sp.add_argument("--out")
+    sp.add_argument("--mirror", help="mirror folder (default: $RECX_DATA_MIRROR)")
+
+    sp = add("prepare", _cmd_prepare, "parse raw files into the canonical Parquet tables")
+    sp.add_argument("dataset")
+    sp.add_argument("--sources", default=str(DEFAULT_SOURCES))
+    sp.add_argument("--params", default=str(DEFAULT_PARAMS))
+    sp.add_argument("--raw")
+    sp.add_argument("--out")
+
+    sp = add("datasets", _cmd_datasets, "list declared datasets with size, licence and citation")
+    sp.add_argument("--sources", default=str(DEFAULT_SOURCES))
+
+    sp = add("methods", _cmd_methods, "list registered methods")
+    sp.add_argument("--scenario", help="only methods supporting this scenario kind (topn, mtl, ...)")
+
+    sp = add("split", _cmd_split, "build one scenario's split and run the leakage audit")
+    sp.add_argument("scenario")
+    sp.add_argument("--params", default=str(DEFAULT_PARAMS))
+    sp.add_argument("--prepared")
+    sp.add_argument("--out")
+
+    sp = add("run", _cmd_run, "fit and evaluate one (scenario, method, seed) cell")
+    sp.add_argument("scenario")
+    sp.add_argument("method")
+    sp.add_argument("seed", type=int)
+    sp.add_argument("--params", default=str(DEFAULT_PARAMS))
+    sp.add_argument("--split")
+    sp.add_argument("--out")
+
+    sp = add("report", _cmd_report, "aggregate run records into reports/")
+    sp.add_argument("--params", default=str(DEFAULT_PARAMS))
+    sp.add_argument("--runs", default="artifacts/runs")
+    sp.add_argument("--out", default="reports")
+
+    sp = add("check", _cmd_check, "validate params.yaml without running anything")
+    sp.add_argument("--params", default=str(DEFAULT_PARAMS))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.func(args)
+    except RecxError as exc:
+        print(f"recx {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Dataset recipes: declared sources, checksummed fetch, parsers to the canonical tables."""

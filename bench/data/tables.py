@@ -1,0 +1,86 @@
+"""The canonical prepared tables every later stage reads, and their on-disk form.
+
+``datasets/prepared/<dataset>/`` holds:
+
+* ``interactions.parquet`` — one row per kept interaction:
+  ``user`` (int32, dense 0..n_users-1), ``item`` (int32, dense 0..n_items-1), ``rating`` (float32, NaN
+  for implicit feedback), ``timestamp`` (int64 Unix seconds, -1 when the source has none), ``domain``
+  (string; the dataset name for single-domain data, the domain name for cross-domain pairs) and, for
+  releases that ship their own partition, ``given_split`` (string: ``train``/``valid``/``test``).
+* ``users.parquet`` — ``user`` (int32) and ``user_id`` (the raw id as a string) plus feature columns
+  where the dataset has them (MovieLens: ``age``, ``gender``, ``occupation``, ``zip``).
+* ``items.parquet`` — ``item`` (int32), ``item_id`` (raw id, string), ``domain`` and feature columns
+  (MovieLens: ``title``, ``genres`` as a ``|``-separated string).
+* ``stats.json`` — counts of rows read, kept, dropped per reason, duplicates, k-core rounds, users, items.
+
+Id maps are deterministic: raw ids are sorted (numerically where all are integers, else as strings) and
+numbered in that order, so the same raw files always give the same indices.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.errors import DataError
+
+__all__ = ["INTERACTION_COLUMNS", "PreparedDataset"]
+
+INTERACTION_COLUMNS = ("user", "item", "rating", "timestamp", "domain")
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedDataset:
+    """The canonical tables of one dataset (see module docstring for the schema)."""
+
+    name: str
+    interactions: pd.DataFrame
+    users: pd.DataFrame
+    items: pd.DataFrame
+    stats: dict[str, Any]
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def write(self, folder: Path) -> None:
+        """Write the four files into ``folder`` (created if needed)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for part in ("interactions", "users", "items"):
+            getattr(self, part).to_parquet(folder / f"{part}.parquet", index=False)
+        (folder / "stats.json").write_text(json.dumps(self.stats, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def read(cls, folder: Path, name: str | None = None) -> PreparedDataset:
+        """Read a prepared folder; a missing file names the ``prepare`` stage to run."""
+        folder = Path(folder)
+        name = name or folder.name
+        missing = [
+            f
+            for f in ("interactions.parquet", "users.parquet", "items.parquet", "stats.json")
+            if not (folder / f).exists()
+        ]
+        if missing:
+            raise DataError(
+                f"{folder}: missing {missing}; run `dvc repro prepare@{name}` (or `recx prepare {name}`)"
+            )
+        inter = pd.read_parquet(folder / "interactions.parquet")
+        absent = [c for c in INTERACTION_COLUMNS if c not in inter.columns]
+        if absent:
+            raise DataError(f"{folder / 'interactions.parquet'}: missing columns {absent}")
+        return cls(
+            name=name,
+            interactions=inter,
+            users=pd.read_parquet(folder / "users.parquet"),
+            items=pd.read_parquet(folder / "items.parquet"),
+            stats=json.loads((folder / "stats.json").read_text()),
+        )

@@ -1,0 +1,1 @@
+"""Scenario builders (top-N, MTL, CDR) and the leakage audit."""

@@ -1,0 +1,124 @@
+"""The split hand-off: train / valid / test interaction frames in one global index space, on disk as
+Parquet plus ``manifest.json`` (sha256 of every file and counts)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.errors import DataError
+from bench.interactions import Interactions
+
+__all__ = ["PARTS", "Split", "sha256_file"]
+
+PARTS = ("train", "valid", "test")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One scenario's data partition.
+
+    Attributes:
+        name: the scenario name (``params.yaml: scenarios.<name>``).
+        train, valid, test: frames with at least ``user``, ``item``, ``rating``, ``timestamp``.
+        n_users, n_items: size of the global index space (all users/items of the prepared dataset).
+        meta: scenario kind, split method, cut-offs, seed, source data hashes, counts.
+    """
+
+    name: str
+    train: pd.DataFrame
+    valid: pd.DataFrame
+    test: pd.DataFrame
+    n_users: int
+    n_items: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def interactions(self, part: str = "train") -> Interactions:
+        """The given part (or ``"train+valid"``) as an :class:`Interactions` matrix."""
+        if part == "train+valid":
+            frame = pd.concat([self.train, self.valid], ignore_index=True)
+        else:
+            frame = getattr(self, part)
+        return Interactions.from_frame(frame, self.n_users, self.n_items)
+
+    def write(self, folder: Path) -> dict[str, Any]:
+        """Write ``<part>.parquet`` files and ``manifest.json``; returns the manifest."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for part in PARTS:
+            path = folder / f"{part}.parquet"
+            getattr(self, part).to_parquet(path, index=False)
+            files[path.name] = sha256_file(path)
+        manifest = {
+            "name": self.name,
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "counts": {
+                part: {
+                    "rows": len(getattr(self, part)),
+                    "users": int(getattr(self, part)["user"].nunique()),
+                    "items": int(getattr(self, part)["item"].nunique()),
+                }
+                for part in PARTS
+            },
+            "sha256": files,
+            "meta": self.meta,
+        }
+        _atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return manifest
+
+    @classmethod
+    def read(cls, folder: Path, *, verify: bool = True) -> Split:
+        """Read a split folder, verifying every file against the manifest's sha256."""
+        folder = Path(folder)
+        manifest_path = folder / "manifest.json"
+        if not manifest_path.exists():
+            raise DataError(
+                f"{folder}: no manifest.json; run `dvc repro split@{folder.name}` to build the split"
+            )
+        manifest = json.loads(manifest_path.read_text())
+        if verify:
+            for fname, expected in manifest["sha256"].items():
+                actual = sha256_file(folder / fname)
+                if actual != expected:
+                    raise DataError(
+                        f"{folder / fname}: sha256 {actual} does not match the manifest ({expected}); "
+                        f"the split was modified after it was built. Rebuild it with "
+                        f"`dvc repro -f split@{folder.name}`"
+                    )
+        parts = {part: pd.read_parquet(folder / f"{part}.parquet") for part in PARTS}
+        return cls(
+            name=manifest["name"],
+            n_users=int(manifest["n_users"]),
+            n_items=int(manifest["n_items"]),
+            meta=manifest.get("meta", {}),
+            **parts,
+        )
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
