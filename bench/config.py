@@ -1,0 +1,273 @@
+"""``params.yaml``: load, validate every section before anything runs, and hand out typed settings.
+
+Sections (all validated by :func:`load_params`):
+
+``seeds``        list of distinct non-negative ints; every run cell is repeated per seed.
+``datasets``     ``<dataset>: {prepare options}``; a ``fetch@``/``prepare@`` stage runs for each key.
+``scenarios``    ``<scenario>: {kind, dataset, split settings}``; a ``split@`` stage runs for each key.
+``evaluation``   cut-offs ``ks``, metric names, scoring batch size, length of the saved top-K lists.
+``grid``         ``topn: {scenarios: [...], methods: [...]}``: the cells ``run@<scenario>-<method>-<seed>``.
+``methods``      ``<method>: {hyperparameters}``; one block per method named in ``grid`` (``{}`` = defaults).
+
+Every error names the ``params.yaml`` key and lists the valid choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from bench.errors import ConfigError
+from bench.typed import parse_dataclass
+
+__all__ = ["Evaluation", "Grid", "Params", "Scenario", "load_params"]
+
+SECTIONS = ("seeds", "datasets", "scenarios", "evaluation", "grid", "methods")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """One scenario: which dataset, which task kind, how it is split.
+
+    Attributes:
+        kind: ``topn`` (single-domain top-N from implicit feedback).
+        dataset: a key of ``params.yaml: datasets``.
+        split: ``temporal_global`` (one global cut-off time: no future interaction in train),
+            ``leave_last_out`` (per user: last interaction -> test, second last -> valid) or
+            ``random_holdout`` (each interaction assigned at random with the seed).
+        valid_fraction, test_fraction: shares of interactions (temporal_global, random_holdout).
+        min_rating: keep only interactions with ``rating >= min_rating`` as positives (None = all).
+        seed: seed of the split itself (random_holdout); independent of the run seeds.
+    """
+
+    name: str = ""
+    kind: Literal["topn"] = "topn"
+    dataset: str
+    split: Literal["temporal_global", "leave_last_out", "random_holdout"] = "temporal_global"
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    min_rating: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("valid_fraction", "test_fraction"):
+            value = getattr(self, key)
+            if not 0.0 < value < 1.0:
+                raise ConfigError(f"{key} must be in (0, 1), got {value}")
+        if self.valid_fraction + self.test_fraction >= 1.0:
+            raise ConfigError(
+                f"valid_fraction + test_fraction must be < 1 so that train is not empty, got "
+                f"{self.valid_fraction} + {self.test_fraction}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluation:
+    """How every run is evaluated (full ranking over all items, training items excluded).
+
+    Attributes:
+        ks: ranking cut-offs, each > 0.
+        metrics: ranking metric names (see ``bench.metrics``).
+        batch_size: users scored per batch (bounds memory at ``batch_size x n_items`` floats).
+        topk_saved: length of the saved top-K list per user (>= max(ks)).
+    """
+
+    ks: tuple[int, ...] = (5, 10, 20)
+    metrics: tuple[str, ...] = ("recall", "precision", "hr", "ndcg", "mrr", "map")
+    batch_size: int = 1024
+    topk_saved: int = 100
+
+    def __post_init__(self) -> None:
+        if not self.ks:
+            raise ConfigError("ks must list at least one cut-off")
+        if any(k <= 0 for k in self.ks):
+            raise ConfigError(f"ks must be positive integers, got {list(self.ks)}")
+        if self.batch_size <= 0:
+            raise ConfigError(f"batch_size must be positive, got {self.batch_size}")
+        if self.topk_saved < max(self.ks):
+            raise ConfigError(f"topk_saved ({self.topk_saved}) must be >= max(ks) ({max(self.ks)})")
+        if not self.metrics:
+            raise ConfigError("metrics must list at least one metric")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Grid:
+    """The run cells of one scenario family: every scenario x method x seed."""
+
+    scenarios: tuple[str, ...] = ()
+    methods: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Params:
+    """Validated view of ``params.yaml``; ``raw`` keeps the file's mapping for provenance."""
+
+    path: Path
+    raw: Mapping[str, Any]
+    seeds: tuple[int, ...]
+    datasets: Mapping[str, Mapping[str, Any]]
+    scenarios: Mapping[str, Scenario]
+    evaluation: Evaluation
+    grids: Mapping[str, Grid] = field(default_factory=dict)
+    methods: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def where(self, *keys: str) -> str:
+        return f"{self.path.name}: " + ".".join(keys)
+
+    def scenario(self, name: str) -> Scenario:
+        try:
+            return self.scenarios[name]
+        except KeyError:
+            raise ConfigError(
+                f"{self.where('scenarios')}: unknown scenario {name!r}; declared scenarios are "
+                f"{sorted(self.scenarios)}"
+            ) from None
+
+    def dataset_options(self, name: str) -> Any:
+        """The dataset's validated prepare options (``bench.data.prepare.PrepareOptions``)."""
+        from bench.data.prepare import PrepareOptions
+
+        if name not in self.datasets:
+            raise ConfigError(
+                f"{self.where('datasets')}: unknown dataset {name!r}; declared datasets are "
+                f"{sorted(self.datasets)}"
+            )
+        return parse_dataclass(PrepareOptions, self.datasets[name], where=self.where("datasets", name))
+
+    def method_params(self, name: str) -> Mapping[str, Any]:
+        if name not in self.methods:
+            raise ConfigError(
+                f"{self.where('methods')}: no block for method {name!r}; add `{name}: {{}}` to use "
+                f"its defaults. Blocks present: {sorted(self.methods)}"
+            )
+        return self.methods[name] or {}
+
+    def build_method(self, name: str) -> Any:
+        """An unfitted method instance with validated hyperparameters."""
+        from bench import methods
+
+        return methods.build(name, self.method_params(name), where=self.where("methods", name))
+
+    def cells(self) -> list[tuple[str, str, int]]:
+        """Every (scenario, method, seed) the grids declare, in a stable order."""
+        return [
+            (s, m, seed)
+            for grid in self.grids.values()
+            for s in grid.scenarios
+            for m in grid.methods
+            for seed in self.seeds
+        ]
+
+    def validate(self) -> None:
+        """Cross-check sections: names exist, methods support their scenario kinds, hyperparameters
+        parse. Raises :class:`ConfigError` on the first problem."""
+        from bench import methods
+
+        for name, scenario in self.scenarios.items():
+            if scenario.dataset not in self.datasets:
+                raise ConfigError(
+                    f"{self.where('scenarios', name, 'dataset')}: unknown dataset "
+                    f"{scenario.dataset!r}; declared datasets are {sorted(self.datasets)}"
+                )
+        for kind, grid in self.grids.items():
+            for s in grid.scenarios:
+                scenario = self.scenario(s)
+                if scenario.kind != kind:
+                    raise ConfigError(
+                        f"{self.where('grid', kind, 'scenarios')}: scenario {s!r} is of kind "
+                        f"{scenario.kind!r}, not {kind!r}"
+                    )
+            for m in grid.methods:
+                spec = methods.get(m)
+                if kind not in spec.scenarios:
+                    raise ConfigError(
+                        f"{self.where('grid', kind, 'methods')}: method {m!r} does not support "
+                        f"scenario kind {kind!r} (it supports {sorted(spec.scenarios)}); methods for "
+                        f"{kind!r} are {methods.available(kind)}"
+                    )
+                self.build_method(m)
+        from bench.metrics import METRICS
+
+        unknown = sorted(set(self.evaluation.metrics) - set(METRICS))
+        if unknown:
+            raise ConfigError(
+                f"{self.where('evaluation', 'metrics')}: unknown metric(s) {unknown}; valid metrics "
+                f"are {sorted(METRICS)}"
+            )
+
+
+def load_params(path: Path = Path("params.yaml")) -> Params:
+    """Read and structurally validate ``params.yaml`` (see module docstring)."""
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: file not found; run from the repository root or pass --params")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{path.name}: unknown section(s) {unknown}; valid sections are {list(SECTIONS)}")
+
+    def where(*keys: str) -> str:
+        return f"{path.name}: " + ".".join(keys)
+
+    seeds = raw.get("seeds")
+    if not isinstance(seeds, list) or not seeds:
+        raise ConfigError(f"{where('seeds')}: must be a non-empty list of integers, got {seeds!r}")
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ConfigError(f"{where('seeds')}: seeds must be non-negative integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{where('seeds')}: seeds must be distinct, got {seeds!r}")
+
+    datasets = _mapping(raw.get("datasets"), where("datasets"))
+    for name, opts in datasets.items():
+        if opts is not None and not isinstance(opts, Mapping):
+            raise ConfigError(f"{where('datasets', name)}: expected a mapping of prepare options")
+
+    scenarios = {}
+    for name, body in _mapping(raw.get("scenarios"), where("scenarios")).items():
+        body = dict(body or {})
+        if "name" in body:
+            raise ConfigError(f"{where('scenarios', name)}: `name` is implied by the key; remove it")
+        scenarios[name] = parse_dataclass(Scenario, {**body, "name": name}, where=where("scenarios", name))
+
+    evaluation = parse_dataclass(Evaluation, raw.get("evaluation"), where=where("evaluation"))
+
+    grids = {}
+    for kind, body in _mapping(raw.get("grid"), where("grid")).items():
+        if kind not in ("topn",):
+            raise ConfigError(f"{where('grid')}: unknown scenario family {kind!r}; valid: ['topn']")
+        grid = parse_dataclass(Grid, body, where=where("grid", kind))
+        for key in ("scenarios", "methods"):
+            values = getattr(grid, key)
+            if len(set(values)) != len(values):
+                raise ConfigError(f"{where('grid', kind, key)}: duplicate entries in {list(values)}")
+        grids[kind] = grid
+
+    methods = _mapping(raw.get("methods"), where("methods"))
+    params = Params(
+        path=path,
+        raw=raw,
+        seeds=tuple(seeds),
+        datasets=datasets,
+        scenarios=scenarios,
+        evaluation=evaluation,
+        grids=grids,
+        methods=methods,
+    )
+    return params
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+    return dict(value)

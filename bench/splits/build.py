@@ -1,0 +1,40 @@
+"""The ``split`` stage: prepared tables -> audited split folder."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from bench.config import Scenario
+from bench.data.tables import PreparedDataset
+from bench.splits.audit import audit_split
+from bench.splits.topn import split_topn
+from bench.splits.types import Split, sha256_file
+
+__all__ = ["build_split"]
+
+_KINDS = {"topn": split_topn}
+
+
+def build_split(scenario: Scenario, *, prepared: Path, out: Path) -> Split:
+    """Build ``scenario``'s split from the prepared folder, audit it, write it atomically to ``out``."""
+    data = PreparedDataset.read(prepared, name=scenario.dataset)
+    split = _KINDS[scenario.kind](data, scenario)
+    checks = audit_split(split)
+    split.meta["audit"] = checks
+    split.meta["source_sha256"] = {
+        f.name: sha256_file(f) for f in sorted(Path(prepared).glob("*.parquet"))
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        split.write(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return split
