@@ -1,0 +1,66 @@
+"""What every run record carries so a number can be traced: commit, package versions, hardware."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+__all__ = ["git_commit", "hardware", "package_versions", "source_sha256"]
+
+PACKAGES = ("recxbench", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "torch", "implicit", "dvc")
+
+
+def git_commit(cwd: Path | None = None) -> dict[str, str | bool | None]:
+    """HEAD commit of the working tree and whether tracked files are modified."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def hardware() -> dict[str, str | int | None]:
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpus": os.cpu_count(),
+        "system": platform.system(),
+    }
+
+
+def source_sha256(obj: object) -> str | None:
+    """sha256 of the source file defining ``obj``'s class (a method's code identity)."""
+    import hashlib
+    import inspect
+
+    try:
+        path = inspect.getsourcefile(type(obj))
+    except TypeError:
+        return None
+    if path is None:
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

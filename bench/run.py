@@ -1,0 +1,229 @@
+"""The ``run`` stage: fit one method on one split with one seed, evaluate it, write the cell.
+
+Outputs in ``artifacts/runs/<scenario>/<method>/<seed>/``:
+
+* ``per_user.parquet`` — one row per evaluated test user, one column per metric (``ndcg@10`` ...);
+* ``topk.parquet`` — the ranked top-K list per user (``user``, ``rank``, ``item``);
+* ``record.json`` — status, summary metrics, cost (fit/predict seconds, peak RSS, parameter count),
+  the method's params, seed, scenario, data hashes, git commit, package versions and hardware.
+
+Protocol: the method is fitted on ``train`` (``valid`` is passed for early stopping and nothing else)
+and ranks ALL items for every test user; items the user interacted with in train or valid are
+excluded from the ranking.
+
+A method that raises or returns non-finite scores does not stop the pipeline: the cell is written with
+``status: failed`` and the error message, the report marks it, and the other cells are unaffected.
+The cell is written atomically (temp folder + rename), so an interrupted run leaves no output.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from bench import provenance
+from bench.config import Params
+from bench.errors import ConfigError, MethodError
+from bench.evaluate import evaluate_topn
+from bench.splits.types import Split
+
+__all__ = ["RunOutcome", "count_parameters", "run_cell"]
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What :func:`run_cell` wrote."""
+
+    out: Path
+    record: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.record["status"] == "ok"
+
+
+def count_parameters(method: object) -> int:
+    """Learned numbers held by a fitted method: sizes of its ``*_`` arrays, sparse matrices
+    (non-zeros) and torch tensors / modules."""
+    total = 0
+    for name, value in vars(method).items():
+        if not name.endswith("_") or name.startswith("_"):
+            continue
+        total += _size(value)
+    return total
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, np.ndarray):
+        return int(value.size) if value.dtype.kind in "fc" else 0
+    if sp.issparse(value):
+        return 0 if value.dtype.kind not in "fc" else int(value.nnz)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return 0
+    if isinstance(value, torch.nn.Module):
+        return int(sum(p.numel() for p in value.parameters()))
+    if isinstance(value, torch.Tensor):
+        return int(value.numel())
+    return 0
+
+
+def run_cell(
+    params: Params, *, scenario: str, method: str, seed: int, split: Path, out: Path
+) -> RunOutcome:
+    """Fit and evaluate the cell ``(scenario, method, seed)``; see the module docstring."""
+    params.validate()
+    if seed not in params.seeds:
+        raise ConfigError(f"{params.where('seeds')}: seed {seed} is not listed in {list(params.seeds)}")
+    scenario_cfg = params.scenario(scenario)
+    model = params.build_method(method)  # validates hyperparameters before any data is read
+    data = Split.read(split)
+    evaluation = params.evaluation
+
+    record: dict[str, Any] = {
+        "scenario": scenario,
+        "kind": scenario_cfg.kind,
+        "dataset": scenario_cfg.dataset,
+        "method": method,
+        "seed": seed,
+        "params": model.config.to_params(),
+        "method_source_sha256": provenance.source_sha256(model),
+        "evaluation": {
+            "protocol": "full ranking over all items; train and valid items of each user excluded",
+            "ks": list(evaluation.ks),
+            "metrics": list(evaluation.metrics),
+        },
+        "data": {
+            "split": scenario,
+            "split_sha256": _manifest_hashes(split),
+            "n_users": data.n_users,
+            "n_items": data.n_items,
+            "n_train": len(data.train),
+            "n_valid": len(data.valid),
+            "n_test": len(data.test),
+        },
+        "git": provenance.git_commit(),
+        "versions": provenance.package_versions(),
+        "hardware": provenance.hardware(),
+        "started": _now(),
+    }
+
+    train = data.interactions("train")
+    valid = data.interactions("valid")
+    truth = data.interactions("test").matrix
+    exclude = (train.matrix + valid.matrix).tocsr()
+    exclude.data[:] = 1.0
+    users = np.flatnonzero(np.diff(truth.indptr) > 0)
+    popularity = np.asarray(train.matrix.sum(axis=0)).ravel() / max(data.n_users, 1)
+
+    rng = np.random.default_rng(seed)
+    per_user = topk = None
+    try:
+        t0 = time.perf_counter()
+        fitted = model.fit(train, rng=rng, valid=valid)
+        fit_seconds = time.perf_counter() - t0
+        if fitted is not model:
+            raise MethodError(f"{method}: fit() must return self (it returned {type(fitted).__name__})")
+        t0 = time.perf_counter()
+        result = evaluate_topn(
+            model,
+            users=users,
+            exclude=exclude,
+            truth=truth,
+            ks=evaluation.ks,
+            metrics=evaluation.metrics,
+            batch_size=evaluation.batch_size,
+            method_name=method,
+            item_popularity=popularity,
+            topk_saved=evaluation.topk_saved,
+        )
+        predict_seconds = time.perf_counter() - t0
+        per_user, topk = result.per_user, result.topk
+        record.update(
+            status="ok",
+            metrics=result.summary(),
+            n_evaluated_users=int(len(users)),
+            cost={
+                "fit_seconds": round(fit_seconds, 4),
+                "predict_seconds": round(predict_seconds, 4),
+                "peak_rss_mb": round(_peak_rss_mb(), 1),
+                "n_parameters": count_parameters(model),
+            },
+        )
+    except Exception as exc:  # a crashing plugin fails its own cell, not the pipeline
+        record.update(
+            status="failed",
+            error={"type": type(exc).__name__, "message": str(exc)},
+            traceback=traceback.format_exc(),
+        )
+        print(f"recx run: cell {scenario}/{method}/{seed} FAILED: {exc}", file=sys.stderr)
+    record["finished"] = _now()
+    _write_cell(Path(out), record, per_user, topk, users)
+    return RunOutcome(Path(out), record)
+
+
+def _write_cell(
+    out: Path,
+    record: dict[str, Any],
+    per_user: pd.DataFrame | None,
+    topk: np.ndarray | None,
+    users: np.ndarray,
+) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    try:
+        if per_user is None:
+            per_user = pd.DataFrame({"user": pd.Series([], dtype="int64")})
+        per_user.to_parquet(tmp / "per_user.parquet", index=False)
+        if topk is None:
+            topk = np.empty((0, 0), dtype=np.int64)
+            users = users[:0]
+        n, k = topk.shape
+        pd.DataFrame(
+            {
+                "user": np.repeat(users.astype(np.int64), k),
+                "rank": np.tile(np.arange(1, k + 1, dtype=np.int16), n),
+                "item": topk.reshape(-1).astype(np.int64),
+            }
+        ).to_parquet(tmp / "topk.parquet", index=False)
+        (tmp / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=_json) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _manifest_hashes(split: Path) -> dict[str, str]:
+    return json.loads((Path(split) / "manifest.json").read_text())["sha256"]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
