@@ -1,0 +1,66 @@
+"""params.yaml validation: every bad key is refused before any training, with the key and the valid
+choices in the message."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.config import load_params
+from bench.errors import ConfigError
+from tests.conftest import REPO_ROOT
+
+BASE = yaml.safe_load((REPO_ROOT / "profiles" / "ci.yaml").read_text())
+
+
+def _load(tmp_path: Path, mutate) -> None:
+    raw = copy.deepcopy(BASE)
+    mutate(raw)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    load_params(path).validate()
+
+
+def test_shipped_profiles_are_valid():
+    for path in (REPO_ROOT / "params.yaml", REPO_ROOT / "profiles" / "ci.yaml"):
+        params = load_params(path)
+        params.validate()
+        assert params.cells()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r["grid"]["topn"]["methods"].append("nope"), r"unknown method 'nope'; registered methods are \[.*'ease'"),
+        (lambda r: r["methods"]["ease"].update(regularisation=3.0), r"methods.ease: unknown key\(s\) \['regularisation'\]; valid keys are \['reg'"),
+        (lambda r: r["methods"]["ease"].update(reg="high"), r"methods.ease.reg: expected a number, got 'high'"),
+        (lambda r: r["evaluation"].update(ks=[0, 10]), r"evaluation: ks must be positive"),
+        (lambda r: r["evaluation"].update(metrics=["ndcg", "auc_roc"]), r"unknown metric\(s\) \['auc_roc'\]; valid metrics are"),
+        (lambda r: r.update(seeds=[]), r"seeds: must be a non-empty list"),
+        (lambda r: r.update(seeds=[1, 1]), r"seeds must be distinct"),
+        (lambda r: r["scenarios"]["ml100k-topn"].update(dataset="ml-7m"), r"unknown dataset 'ml-7m'; declared datasets are \['ml-100k'\]"),
+        (lambda r: r["scenarios"]["ml100k-topn"].update(split="by_moon_phase"), r"split: 'by_moon_phase' is not one of \['temporal_global'"),
+        (lambda r: r["scenarios"]["ml100k-topn"].update(valid_fraction=0.5, test_fraction=0.6), r"must be < 1 so that train is not empty"),
+        (lambda r: r["grid"]["topn"].update(scenarios=["ml1m-topn"]), r"unknown scenario 'ml1m-topn'; declared scenarios are"),
+        (lambda r: r.update(extra={}), r"unknown section\(s\) \['extra'\]"),
+        (lambda r: r["methods"].pop("pop"), r"no block for method 'pop'"),
+    ],
+)
+def test_bad_params_are_rejected_with_key_and_choices(tmp_path, mutate, message):
+    with pytest.raises(ConfigError, match=message):
+        _load(tmp_path, mutate)
+
+
+def test_cli_reports_config_errors_without_traceback(tmp_path, capsys):
+    from bench.cli import main
+
+    raw = copy.deepcopy(BASE)
+    raw["grid"]["topn"]["methods"] = ["nope"]
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["check", "--params", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "recx check: error: unknown method 'nope'" in err and "Traceback" not in err
