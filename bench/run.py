@@ -152,7 +152,7 @@ def run_cell(
             topk_saved=evaluation.topk_saved,
         )
         predict_seconds = time.perf_counter() - t0
-        per_user, topk = result.per_user, result.topk
+        per_user, topk, users = result.per_user, result.topk, result.users
         record.update(
             status="ok",
             metrics=result.summary(),
