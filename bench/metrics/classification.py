@@ -1,0 +1,91 @@
+"""Pointwise metrics for binary tasks (AUC, GAUC, LogLoss) and rating regression (RMSE, MAE).
+
+Pure functions of ``(labels, scores)`` used by the multi-task scenario. AUC is the Mann-Whitney
+statistic with tied scores counted as 1/2 (mid-ranks), so it does not depend on input order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+__all__ = ["auc", "gauc", "logloss", "mae", "rmse"]
+
+
+def _binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(labels).astype(bool, copy=False).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"labels and scores must have the same length, got {y.size} and {s.size}")
+    return y, s
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC = P(score of a random positive > score of a random negative), ties 1/2.
+
+    Returns NaN when only one class is present.
+    """
+    y, s = _binary(labels, scores)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(s)  # average ranks for ties
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def gauc(groups: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
+    """Group AUC (Zhou et al., 2018, DIN): per-group (usually per-user) AUC averaged with weights equal
+    to the group's number of samples; groups with a single class are skipped. NaN if none is left.
+
+    Vectorised: mid-ranks within each group come from one sort by ``(group, score)``.
+    """
+    y, s = _binary(labels, scores)
+    g = np.asarray(groups).ravel()
+    if g.shape != y.shape:
+        raise ValueError(f"groups must have the same length as labels, got {g.size} and {y.size}")
+    _, g = np.unique(g, return_inverse=True)
+    order = np.lexsort((s, g))
+    gs, ss, ys = g[order], s[order], y[order]
+    n = gs.size
+    # runs of equal (group, score) get their mean within-group position (mid-rank, 1-based)
+    new_run = np.ones(n, dtype=bool)
+    new_run[1:] = (gs[1:] != gs[:-1]) | (ss[1:] != ss[:-1])
+    run_id = np.cumsum(new_run) - 1
+    group_start = np.zeros(n, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
+    group_start[starts] = starts
+    group_start = np.maximum.accumulate(group_start)
+    pos = np.arange(n) - group_start + 1.0
+    mid = (np.bincount(run_id, weights=pos) / np.bincount(run_id))[run_id]
+    n_groups = int(gs.max()) + 1 if n else 0
+    size = np.bincount(gs, minlength=n_groups).astype(np.float64)
+    n_pos = np.bincount(gs, weights=ys, minlength=n_groups)
+    n_neg = size - n_pos
+    rank_sum = np.bincount(gs, weights=np.where(ys, mid, 0.0), minlength=n_groups)
+    ok = (n_pos > 0) & (n_neg > 0)
+    if not ok.any():
+        return float("nan")
+    per_group = (rank_sum[ok] - n_pos[ok] * (n_pos[ok] + 1) / 2) / (n_pos[ok] * n_neg[ok])
+    return float(np.average(per_group, weights=size[ok]))
+
+
+def logloss(labels: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:
+    """Mean binary cross-entropy; probabilities are clipped to ``[eps, 1 - eps]``."""
+    y, p = _binary(labels, probs)
+    p = np.clip(p, eps, 1.0 - eps)
+    return float(-np.mean(np.where(y, np.log(p), np.log1p(-p))))
+
+
+def rmse(targets: np.ndarray, predictions: np.ndarray) -> float:
+    """Root mean squared error."""
+    t = np.asarray(targets, dtype=np.float64).ravel()
+    p = np.asarray(predictions, dtype=np.float64).ravel()
+    return float(np.sqrt(np.mean((t - p) ** 2)))
+
+
+def mae(targets: np.ndarray, predictions: np.ndarray) -> float:
+    """Mean absolute error."""
+    t = np.asarray(targets, dtype=np.float64).ravel()
+    p = np.asarray(predictions, dtype=np.float64).ravel()
+    return float(np.mean(np.abs(t - p)))
