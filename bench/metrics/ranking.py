@@ -103,10 +103,12 @@ def ndcg(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     """
     h, n_rel = _prepare(hits, n_relevant, k)
     disc = _discounts(k)
-    dcg = h @ disc
-    ideal_cum = np.concatenate([[0.0], np.cumsum(disc)])
+    # DCG and IDCG use the same row-wise reduction, so a perfect ranking gives exactly 1.0 and a
+    # user's value does not depend on how many other users are in the matrix (no BLAS matmul).
+    dcg = (h * disc).sum(axis=1)
+    ideal = ((np.arange(k)[None, :] < np.arange(k + 1)[:, None]) * disc).sum(axis=1)
     n_ideal = np.minimum(n_rel, k).astype(np.int64)
-    return _safe_divide(dcg, ideal_cum[n_ideal])
+    return _safe_divide(dcg, ideal[n_ideal])
 
 
 def mrr(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
