@@ -4,6 +4,7 @@ through the `recxbench.methods` entry point group, listed by `recx methods` and 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,11 +19,12 @@ PLUGIN = REPO_ROOT / "examples" / "plugin"
 @pytest.fixture(scope="module")
 def plugin_site(tmp_path_factory) -> Path:
     target = tmp_path_factory.mktemp("site")
-    build = tmp_path_factory.mktemp("build")
+    source = tmp_path_factory.mktemp("src") / "plugin"
+    shutil.copytree(PLUGIN, source)  # build in a copy: pip writes build/ next to the sources
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--target", str(target), str(PLUGIN)],
-        check=True, cwd=build, capture_output=True, text=True,
+         "--no-index", "--target", str(target), str(source)],
+        check=True, cwd=source, capture_output=True, text=True,
     )
     return target
 
