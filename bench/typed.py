@@ -39,9 +39,7 @@ def parse_dataclass(cls: type[T], params: Mapping[str, Any] | None, *, where: st
     values = {key: _coerce(value, hints[key], where=f"{where}.{key}") for key, value in params.items()}
     try:
         return cls(**values)
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, ConfigError):
-            raise
+    except (TypeError, ValueError) as exc:  # __post_init__ checks: add where the values came from
         raise ConfigError(f"{where}: {exc}") from exc
 
 
