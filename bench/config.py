@@ -6,7 +6,7 @@ Sections (all validated by :func:`load_params`):
 ``datasets``     ``<dataset>: {prepare options}``; a ``fetch@``/``prepare@`` stage runs for each key.
 ``scenarios``    ``<scenario>: {kind, dataset, split settings}``; a ``split@`` stage runs for each key.
 ``evaluation``   cut-offs ``ks``, metric names, scoring batch size, length of the saved top-K lists.
-``grid``         ``topn: {scenarios: [...], methods: [...]}``: the cells ``run@<scenario>-<method>-<seed>``.
+``grid``         ``<kind>: {scenarios: [...], methods: [...]}``: the run cells, e.g. ``run@<scenario>-<method>-<seed>``.
 ``methods``      ``<method>: {hyperparameters}``; one block per method named in ``grid`` (``{}`` = defaults).
 
 Every error names the ``params.yaml`` key and lists the valid choices.
@@ -24,18 +24,30 @@ import yaml
 from bench.errors import ConfigError
 from bench.typed import parse_dataclass
 
-__all__ = ["Evaluation", "Grid", "Params", "Scenario", "load_params"]
+__all__ = ["SCENARIO_KINDS", "Evaluation", "Grid", "Params", "Scenario", "TopNScenario", "load_params"]
 
 SECTIONS = ("seeds", "datasets", "scenarios", "evaluation", "grid", "methods")
 
 
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
-    """One scenario: which dataset, which task kind, how it is split.
+    """Base of every scenario's settings: its name (the ``params.yaml`` key), kind and dataset.
+
+    Each scenario kind subclasses this with its own split settings and is listed in
+    :data:`SCENARIO_KINDS`, so ``params.yaml: scenarios.<name>.kind`` selects the settings class that
+    validates the rest of the block.
+    """
+
+    name: str = ""
+    kind: str
+    dataset: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TopNScenario(Scenario):
+    """Single-domain top-N from implicit feedback.
 
     Attributes:
-        kind: ``topn`` (single-domain top-N from implicit feedback).
-        dataset: a key of ``params.yaml: datasets``.
         split: ``temporal_global`` (one global cut-off time: no future interaction in train),
             ``leave_last_out`` (per user: last interaction -> test, second last -> valid) or
             ``random_holdout`` (each interaction assigned at random with the seed).
@@ -44,9 +56,7 @@ class Scenario:
         seed: seed of the split itself (random_holdout); independent of the run seeds.
     """
 
-    name: str = ""
     kind: Literal["topn"] = "topn"
-    dataset: str
     split: Literal["temporal_global", "leave_last_out", "random_holdout"] = "temporal_global"
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -63,6 +73,10 @@ class Scenario:
                 f"valid_fraction + test_fraction must be < 1 so that train is not empty, got "
                 f"{self.valid_fraction} + {self.test_fraction}"
             )
+
+
+#: scenario kind -> settings class; a new kind adds one line here (and its split builder / runner).
+SCENARIO_KINDS: dict[str, type[Scenario]] = {"topn": TopNScenario}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,14 +250,24 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         body = dict(body or {})
         if "name" in body:
             raise ConfigError(f"{where('scenarios', name)}: `name` is implied by the key; remove it")
-        scenarios[name] = parse_dataclass(Scenario, {**body, "name": name}, where=where("scenarios", name))
+        kind = body.get("kind")
+        if kind not in SCENARIO_KINDS:
+            raise ConfigError(
+                f"{where('scenarios', name, 'kind')}: {kind!r} is not a scenario kind; valid kinds "
+                f"are {sorted(SCENARIO_KINDS)}"
+            )
+        scenarios[name] = parse_dataclass(
+            SCENARIO_KINDS[kind], {**body, "name": name}, where=where("scenarios", name)
+        )
 
     evaluation = parse_dataclass(Evaluation, raw.get("evaluation"), where=where("evaluation"))
 
     grids = {}
     for kind, body in _mapping(raw.get("grid"), where("grid")).items():
-        if kind not in ("topn",):
-            raise ConfigError(f"{where('grid')}: unknown scenario family {kind!r}; valid: ['topn']")
+        if kind not in SCENARIO_KINDS:
+            raise ConfigError(
+                f"{where('grid')}: unknown scenario kind {kind!r}; valid kinds are {sorted(SCENARIO_KINDS)}"
+            )
         grid = parse_dataclass(Grid, body, where=where("grid", kind))
         for key in ("scenarios", "methods"):
             values = getattr(grid, key)

@@ -7,9 +7,9 @@ Outputs in ``artifacts/runs/<scenario>/<method>/<seed>/``:
 * ``record.json`` — status, summary metrics, cost (fit/predict seconds, peak RSS, parameter count),
   the method's params, seed, scenario, data hashes, git commit, package versions and hardware.
 
-Protocol: the method is fitted on ``train`` (``valid`` is passed for early stopping and nothing else)
-and ranks ALL items for every test user; items the user interacted with in train or valid are
-excluded from the ranking.
+How a method is fitted and evaluated depends on the scenario kind (:mod:`bench.cells`); for top-N the
+method is fitted on ``train`` (``valid`` is passed for early stopping and nothing else) and ranks ALL
+items for every test user, with the user's train and valid items excluded.
 
 A method that raises or returns non-finite scores does not stop the pipeline: the cell is written with
 ``status: failed`` and the error message, the report marks it, and the other cells are unaffected.
@@ -23,7 +23,6 @@ import resource
 import shutil
 import sys
 import tempfile
-import time
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,8 +35,8 @@ import scipy.sparse as sp
 
 from bench import provenance
 from bench.config import Params
-from bench.errors import ConfigError, MethodError
-from bench.evaluate import evaluate_topn
+from bench.cells import runner
+from bench.errors import ConfigError
 from bench.splits.types import Split
 
 __all__ = ["RunOutcome", "count_parameters", "run_cell"]
@@ -103,7 +102,6 @@ def run_cell(
         "params": model.config.to_params(),
         "method_source_sha256": provenance.source_sha256(model),
         "evaluation": {
-            "protocol": "full ranking over all items; train and valid items of each user excluded",
             "ks": list(evaluation.ks),
             "metrics": list(evaluation.metrics),
         },
@@ -122,47 +120,20 @@ def run_cell(
         "started": _now(),
     }
 
-    train = data.interactions("train")
-    valid = data.interactions("valid")
-    truth = data.interactions("test").matrix
-    exclude = (train.matrix + valid.matrix).tocsr()
-    exclude.data[:] = 1.0
-    users = np.flatnonzero(np.diff(truth.indptr) > 0)
-    popularity = np.asarray(train.matrix.sum(axis=0)).ravel() / max(data.n_users, 1)
-
-    rng = np.random.default_rng(seed)
-    per_user = topk = None
+    per_user = topk = users = None
     try:
-        t0 = time.perf_counter()
-        fitted = model.fit(train, rng=rng, valid=valid)
-        fit_seconds = time.perf_counter() - t0
-        if fitted is not model:
-            raise MethodError(f"{method}: fit() must return self (it returned {type(fitted).__name__})")
-        t0 = time.perf_counter()
-        result = evaluate_topn(
-            model,
-            users=users,
-            exclude=exclude,
-            truth=truth,
-            ks=evaluation.ks,
-            metrics=evaluation.metrics,
-            batch_size=evaluation.batch_size,
-            method_name=method,
-            item_popularity=popularity,
-            topk_saved=evaluation.topk_saved,
-        )
-        predict_seconds = time.perf_counter() - t0
+        result = runner(scenario_cfg.kind)(model, data, evaluation, seed=seed, method=method)
         per_user, topk, users = result.per_user, result.topk, result.users
         record.update(
             status="ok",
-            metrics=result.summary(),
-            n_evaluated_users=int(len(users)),
+            metrics=result.metrics,
             cost={
-                "fit_seconds": round(fit_seconds, 4),
-                "predict_seconds": round(predict_seconds, 4),
+                "fit_seconds": round(result.fit_seconds, 4),
+                "predict_seconds": round(result.predict_seconds, 4),
                 "peak_rss_mb": round(_peak_rss_mb(), 1),
                 "n_parameters": count_parameters(model),
             },
+            **result.extra,
         )
     except Exception as exc:  # a crashing plugin fails its own cell, not the pipeline
         record.update(
@@ -181,7 +152,7 @@ def _write_cell(
     record: dict[str, Any],
     per_user: pd.DataFrame | None,
     topk: np.ndarray | None,
-    users: np.ndarray,
+    users: np.ndarray | None,
 ) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
@@ -189,9 +160,9 @@ def _write_cell(
         if per_user is None:
             per_user = pd.DataFrame({"user": pd.Series([], dtype="int64")})
         per_user.to_parquet(tmp / "per_user.parquet", index=False)
-        if topk is None:
+        if topk is None or users is None:
             topk = np.empty((0, 0), dtype=np.int64)
-            users = users[:0]
+            users = np.empty(0, dtype=np.int64)
         n, k = topk.shape
         pd.DataFrame(
             {

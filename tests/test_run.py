@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from bench import methods
-from bench.config import Scenario, load_params
+from bench.config import TopNScenario, load_params
 from bench.data.tables import PreparedDataset
 from bench.methods import Config, MethodSpec
 from bench.run import count_parameters, run_cell
@@ -56,7 +56,7 @@ def cell_env(tmp_path, monkeypatch):
         "toy", inter, pd.DataFrame({"user": np.arange(n_users)}), pd.DataFrame({"item": np.arange(n_items)}), {}
     )
     data.write(tmp_path / "prepared")
-    build_split(Scenario(name="toy-topn", dataset="toy"), prepared=tmp_path / "prepared", out=tmp_path / "split")
+    build_split(TopNScenario(name="toy-topn", dataset="toy"), prepared=tmp_path / "prepared", out=tmp_path / "split")
     params = {
         "seeds": [0],
         "datasets": {"toy": {}},

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.config import Scenario
+from bench.config import TopNScenario
 from bench.data.tables import PreparedDataset
 from bench.errors import DataError, LeakageError
 from bench.splits.audit import audit_split
@@ -41,7 +41,7 @@ def _dataset(n_users: int = 20, n_items: int = 15, per_user: int = 8, seed: int 
 @pytest.mark.parametrize("kind", ["temporal_global", "leave_last_out", "random_holdout"])
 def test_split_partitions_positives_without_overlap(kind):
     data = _dataset()
-    split = split_topn(data, Scenario(name="s", dataset="toy", split=kind))
+    split = split_topn(data, TopNScenario(name="s", dataset="toy", split=kind))
     audit_split(split)
     total = len(split.train) + len(split.valid) + len(split.test)
     dropped = sum(split.meta["dropped"].values())
@@ -50,7 +50,7 @@ def test_split_partitions_positives_without_overlap(kind):
 
 
 def test_temporal_global_has_no_future_in_train():
-    split = split_topn(_dataset(), Scenario(name="s", dataset="toy", split="temporal_global"))
+    split = split_topn(_dataset(), TopNScenario(name="s", dataset="toy", split="temporal_global"))
     assert split.train["timestamp"].max() < split.valid["timestamp"].min()
     assert split.valid["timestamp"].max() < split.test["timestamp"].min()
     assert split.test["timestamp"].min() >= split.meta["cutoffs"]["test_from"]
@@ -69,7 +69,7 @@ def test_leave_last_out_known_answer():
         }
     )
     data = PreparedDataset("toy", inter, pd.DataFrame({"user": [0, 1]}), pd.DataFrame({"item": [0, 1, 2, 3]}), {})
-    split = split_topn(data, Scenario(name="s", dataset="toy", split="leave_last_out"))
+    split = split_topn(data, TopNScenario(name="s", dataset="toy", split="leave_last_out"))
     assert sorted(map(tuple, split.train[["user", "item"]].to_numpy())) == [(0, 0), (0, 1), (1, 2), (1, 3)]
     assert split.valid[["user", "item"]].to_numpy().tolist() == [[0, 2]]
     assert split.test[["user", "item"]].to_numpy().tolist() == [[0, 3]]
@@ -79,7 +79,7 @@ def test_min_rating_and_duplicates_counted():
     data = _dataset()
     dup = data.interactions.iloc[:10].assign(timestamp=lambda f: f["timestamp"] + 1)
     data = PreparedDataset("toy", pd.concat([data.interactions, dup]), data.users, data.items, {})
-    split = split_topn(data, Scenario(name="s", dataset="toy", min_rating=4.0))
+    split = split_topn(data, TopNScenario(name="s", dataset="toy", min_rating=4.0))
     counts = split.meta["counts"]
     assert counts["duplicate_pairs"] == int((dup["rating"] >= 4).sum())
     assert counts["below_min_rating"] == int((data.interactions["rating"] < 4).sum())
@@ -97,7 +97,7 @@ def test_cold_test_rows_are_dropped_and_counted():
         pd.DataFrame({"item": np.arange(n_i + 1)}),
         {},
     )
-    split = split_topn(data, Scenario(name="s", dataset="toy"))
+    split = split_topn(data, TopNScenario(name="s", dataset="toy"))
     # the new user / item exist only at the very end: not scorable, dropped and counted
     assert n_u not in split.test["user"].to_numpy() and n_i not in split.test["item"].to_numpy()
     assert split.meta["dropped"]["test_cold"] >= 1
@@ -107,24 +107,24 @@ def test_empty_test_is_an_error():
     inter = pd.DataFrame({"user": [0, 1], "item": [0, 1], "rating": [5.0, 5.0], "timestamp": [1, 1], "domain": "t"})
     data = PreparedDataset("toy", inter, pd.DataFrame({"user": [0, 1]}), pd.DataFrame({"item": [0, 1]}), {})
     with pytest.raises(DataError, match="adjust the fractions"):
-        split_topn(data, Scenario(name="s", dataset="toy"))
+        split_topn(data, TopNScenario(name="s", dataset="toy"))
 
 
 def _leaky(**changes) -> Split:
-    split = split_topn(_dataset(), Scenario(name="s", dataset="toy"))
+    split = split_topn(_dataset(), TopNScenario(name="s", dataset="toy"))
     parts = {"train": split.train, "valid": split.valid, "test": split.test, **changes}
     return Split("s", n_users=split.n_users, n_items=split.n_items, meta=split.meta, **parts)
 
 
 def test_audit_refuses_test_pair_in_train():
-    base = split_topn(_dataset(), Scenario(name="s", dataset="toy"))
+    base = split_topn(_dataset(), TopNScenario(name="s", dataset="toy"))
     train = pd.concat([base.train, base.test.iloc[:1].assign(timestamp=0)])
     with pytest.raises(LeakageError, match="pairs of test also occur in train"):
         audit_split(_leaky(train=train))
 
 
 def test_audit_refuses_future_in_train():
-    base = split_topn(_dataset(), Scenario(name="s", dataset="toy"))
+    base = split_topn(_dataset(), TopNScenario(name="s", dataset="toy"))
     late = base.train.iloc[:1].assign(timestamp=10**9, item=lambda f: f["item"])
     train = pd.concat([base.train.iloc[1:], late])
     with pytest.raises(LeakageError, match="future leaks into train"):
@@ -132,7 +132,7 @@ def test_audit_refuses_future_in_train():
 
 
 def test_audit_refuses_out_of_range_index():
-    base = split_topn(_dataset(), Scenario(name="s", dataset="toy"))
+    base = split_topn(_dataset(), TopNScenario(name="s", dataset="toy"))
     test = base.test.copy()
     test.loc[test.index[0], "item"] = base.n_items + 3
     with pytest.raises(LeakageError, match="outside"):
@@ -142,12 +142,12 @@ def test_audit_refuses_out_of_range_index():
 def test_split_roundtrip_and_tamper_detection(tmp_path):
     data = _dataset()
     data.write(tmp_path / "prepared")
-    split = build_split(Scenario(name="s", dataset="toy"), prepared=tmp_path / "prepared", out=tmp_path / "s")
+    split = build_split(TopNScenario(name="s", dataset="toy"), prepared=tmp_path / "prepared", out=tmp_path / "s")
     again = Split.read(tmp_path / "s")
     pd.testing.assert_frame_equal(split.test, again.test)
     assert again.meta["audit"]["pair_overlap"] is True
     # same inputs -> byte-identical files
-    build_split(Scenario(name="s", dataset="toy"), prepared=tmp_path / "prepared", out=tmp_path / "s2")
+    build_split(TopNScenario(name="s", dataset="toy"), prepared=tmp_path / "prepared", out=tmp_path / "s2")
     for f in ("train.parquet", "valid.parquet", "test.parquet", "manifest.json"):
         assert (tmp_path / "s" / f).read_bytes() == (tmp_path / "s2" / f).read_bytes()
     frame = pd.read_parquet(tmp_path / "s" / "test.parquet").iloc[1:]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.config import Scenario
+from bench.config import TopNScenario
 from bench.data.tables import PreparedDataset
 from bench.errors import DataError
 from bench.splits.types import Split
@@ -23,7 +23,7 @@ __all__ = ["positives", "split_topn"]
 COLUMNS = ["user", "item", "rating", "timestamp"]
 
 
-def positives(data: PreparedDataset, scenario: Scenario) -> tuple[pd.DataFrame, dict[str, int]]:
+def positives(data: PreparedDataset, scenario: TopNScenario) -> tuple[pd.DataFrame, dict[str, int]]:
     """Interactions that count as positive feedback, one row per (user, item) (the latest kept)."""
     frame = data.interactions[COLUMNS]
     counts: dict[str, int] = {"prepared_rows": len(frame)}
@@ -44,7 +44,7 @@ def positives(data: PreparedDataset, scenario: Scenario) -> tuple[pd.DataFrame, 
     return frame, counts
 
 
-def split_topn(data: PreparedDataset, scenario: Scenario) -> Split:
+def split_topn(data: PreparedDataset, scenario: TopNScenario) -> Split:
     """Partition ``data`` as ``scenario`` says and return the :class:`Split`."""
     frame, counts = positives(data, scenario)
     builder = _BUILDERS[scenario.split]
@@ -88,7 +88,7 @@ def _drop_cold(part: pd.DataFrame, train: pd.DataFrame) -> tuple[pd.DataFrame, i
     return part[known], int((~known).sum())
 
 
-def _temporal_global(frame: pd.DataFrame, s: Scenario) -> tuple[np.ndarray, dict[str, Any]]:
+def _temporal_global(frame: pd.DataFrame, s: TopNScenario) -> tuple[np.ndarray, dict[str, Any]]:
     """Two global cut-off times: train < t_valid <= valid < t_test <= test."""
     ts = frame["timestamp"].to_numpy()
     if (ts < 0).any():
@@ -102,7 +102,7 @@ def _temporal_global(frame: pd.DataFrame, s: Scenario) -> tuple[np.ndarray, dict
     return part, {"cutoffs": {"valid_from": int(t_valid), "test_from": int(t_test)}}
 
 
-def _leave_last_out(frame: pd.DataFrame, s: Scenario) -> tuple[np.ndarray, dict[str, Any]]:
+def _leave_last_out(frame: pd.DataFrame, s: TopNScenario) -> tuple[np.ndarray, dict[str, Any]]:
     """Per user, ordered by (timestamp, item): last -> test, second last -> valid. Users with
     fewer than 3 interactions stay entirely in train."""
     order = frame.sort_values(["user", "timestamp", "item"], kind="stable").index
@@ -115,7 +115,7 @@ def _leave_last_out(frame: pd.DataFrame, s: Scenario) -> tuple[np.ndarray, dict[
     return part, {"users_too_short": int(np.unique(ordered["user"].to_numpy()[size < 3]).size)}
 
 
-def _random_holdout(frame: pd.DataFrame, s: Scenario) -> tuple[np.ndarray, dict[str, Any]]:
+def _random_holdout(frame: pd.DataFrame, s: TopNScenario) -> tuple[np.ndarray, dict[str, Any]]:
     """Each interaction independently: test with p=test_fraction, valid with p=valid_fraction."""
     rng = np.random.default_rng(s.seed)
     u = rng.random(len(frame))
