@@ -39,6 +39,9 @@ class Split:
         train, valid, test: frames with at least ``user``, ``item``, ``rating``, ``timestamp``.
         n_users, n_items: size of the global index space (all users/items of the prepared dataset).
         meta: scenario kind, split method, cut-offs, seed, source data hashes, counts.
+        side: extra named tables a scenario kind needs at run time (feature tables, saved candidate
+            sets, item domains ...), written as ``side_<name>.parquet`` and hashed like the parts, so
+            a split folder is self-contained and every method sees the same ones.
     """
 
     name: str
@@ -48,6 +51,7 @@ class Split:
     n_users: int
     n_items: int
     meta: dict[str, Any] = field(default_factory=dict)
+    side: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     def interactions(self, part: str = "train") -> Interactions:
         """The given part (or ``"train+valid"``) as an :class:`Interactions` matrix."""
@@ -65,6 +69,10 @@ class Split:
         for part in PARTS:
             path = folder / f"{part}.parquet"
             getattr(self, part).to_parquet(path, index=False)
+            files[path.name] = sha256_file(path)
+        for name, table in sorted(self.side.items()):
+            path = folder / f"side_{name}.parquet"
+            table.to_parquet(path, index=False)
             files[path.name] = sha256_file(path)
         manifest = {
             "name": self.name,
@@ -104,11 +112,17 @@ class Split:
                         f"`dvc repro -f split@{folder.name}`"
                     )
         parts = {part: pd.read_parquet(folder / f"{part}.parquet") for part in PARTS}
+        side = {
+            fname[len("side_") : -len(".parquet")]: pd.read_parquet(folder / fname)
+            for fname in manifest["sha256"]
+            if fname.startswith("side_")
+        }
         return cls(
             name=manifest["name"],
             n_users=int(manifest["n_users"]),
             n_items=int(manifest["n_items"]),
             meta=manifest.get("meta", {}),
+            side=side,
             **parts,
         )
 
