@@ -1,0 +1,282 @@
+"""Shared torch plumbing for the neural top-N methods (``mf``, ``multvae``, ``lightgcn``).
+
+* :func:`resolve_device` — the ``device: auto|cpu|cuda`` config option (auto = cuda when available);
+* :func:`make_generator` — a :class:`torch.Generator` seeded from the run's numpy ``rng``: the only
+  source of randomness (initialisation, shuffling, negatives, dropout, reparameterisation). Nothing
+  here or in the methods touches torch's global RNG or global determinism flags;
+* :func:`num_threads` — temporarily applies the ``num_threads`` config option (0 = torch default);
+* :func:`interaction_tensors` / :func:`sample_negatives` — the training pairs and vectorised uniform
+  negative sampling for pairwise (BPR) losses;
+* :func:`validation_evaluator` + :func:`train_epochs` — the early-stopping loop every epoch-based
+  method shares: score ``valid`` every ``eval_every`` epochs (NDCG@10, full ranking, training items
+  excluded), keep the best ``state_dict``, stop after ``patience`` evaluations without improvement
+  and restore the best state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from bench.errors import ConfigError, MethodError
+from bench.interactions import Interactions
+
+__all__ = [
+    "ScoreFn",
+    "TrainingLog",
+    "bpr_loss",
+    "check_common",
+    "dot_scores",
+    "interaction_tensors",
+    "make_generator",
+    "num_threads",
+    "resolve_device",
+    "sample_negatives",
+    "train_epochs",
+    "validation_evaluator",
+]
+
+ScoreFn = Callable[[np.ndarray], np.ndarray]
+
+
+# ----------------------------------------------------------------------------- device, rng, threads
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> cuda if available else cpu; ``"cuda"`` without CUDA is a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "device: 'cuda' was requested but torch reports no CUDA device "
+            f"(torch {torch.__version__}); use device: auto or cpu"
+        )
+    if device not in ("cpu", "cuda"):
+        raise ConfigError(f"device: {device!r} is not one of ['auto', 'cpu', 'cuda']")
+    return torch.device(device)
+
+
+def make_generator(rng: np.random.Generator, device: torch.device) -> torch.Generator:
+    """A torch generator on ``device`` seeded by one draw from ``rng`` (never global seeding)."""
+    return torch.Generator(device=device).manual_seed(int(rng.integers(2**62)))
+
+
+@contextlib.contextmanager
+def num_threads(n: int) -> Iterator[None]:
+    """Use ``n`` intra-op threads inside the block (0 = leave torch's setting), then restore it."""
+    if n <= 0:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def check_common(config: object) -> None:
+    """Range checks for the fields every torch method config shares (raised as ``ValueError``, which
+    :meth:`bench.methods.Config.from_params` reports as a ``ConfigError`` naming the method)."""
+    for name in ("embedding_size", "epochs", "batch_size", "patience", "eval_every"):
+        value = getattr(config, name)
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if not config.learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {config.learning_rate}")
+    if config.reg < 0:
+        raise ValueError(f"reg must be >= 0, got {config.reg}")
+    if config.num_threads < 0:
+        raise ValueError(f"num_threads must be >= 0 (0 = torch default), got {config.num_threads}")
+
+
+def dot_scores(
+    user_factors: torch.Tensor, item_factors: torch.Tensor, users: np.ndarray, device: torch.device
+) -> np.ndarray:
+    """``user_factors[users] @ item_factors.T`` in one matmul on ``device``, as float32 numpy."""
+    u = torch.as_tensor(np.asarray(users, dtype=np.int64), device=device)
+    return (user_factors[u] @ item_factors.T).float().cpu().numpy()
+
+
+# ----------------------------------------------------------------------------- pairwise sampling
+def interaction_tensors(
+    data: Interactions, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(users, items, keys)`` of the distinct training pairs as int64 tensors on ``device``.
+
+    ``keys = user * n_items + item`` is sorted (CSR order), for membership tests in
+    :func:`sample_negatives`. Copies are made, so ``data`` is never mutated nor aliased.
+    """
+    m = data.matrix.tocsr()
+    m = m if m.has_sorted_indices else m.sorted_indices()
+    users = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    items = m.indices.astype(np.int64, copy=True)
+    keys = users * np.int64(m.shape[1]) + items
+    return (
+        torch.from_numpy(users).to(device),
+        torch.from_numpy(items).to(device),
+        torch.from_numpy(keys).to(device),
+    )
+
+
+def sample_negatives(
+    users: torch.Tensor,
+    keys: torch.Tensor,
+    n_items: int,
+    generator: torch.Generator,
+    *,
+    rounds: int = 5,
+) -> torch.Tensor:
+    """One uniformly drawn item per user that the user has not interacted with.
+
+    Draws all candidates at once with :func:`torch.randint`; candidates that hit a training pair
+    (binary search in the sorted ``keys``) are redrawn, at most ``rounds`` times — after that the
+    few remaining collisions are kept (only possible for users who interacted with almost every
+    item), so the cost is bounded and stays vectorised.
+    """
+    neg = torch.randint(n_items, users.shape, generator=generator, device=users.device)
+    if keys.numel() == 0:
+        return neg
+    todo = torch.arange(users.numel(), device=users.device)  # positions still to check
+    for _ in range(rounds):
+        cand = users[todo] * n_items + neg[todo]
+        pos = torch.searchsorted(keys, cand).clamp_(max=keys.numel() - 1)
+        todo = todo[keys[pos] == cand]
+        if todo.numel() == 0:
+            break
+        neg[todo] = torch.randint(n_items, todo.shape, generator=generator, device=users.device)
+    return neg
+    for _ in range(rounds):
+        cand = users * n_items + neg
+        pos = torch.searchsorted(keys, cand).clamp_(max=keys.numel() - 1)
+        hit = keys[pos] == cand
+        n_hit = int(hit.sum())
+        if n_hit == 0:
+            break
+        neg[hit] = torch.randint(n_items, (n_hit,), generator=generator, device=users.device)
+    return neg
+
+
+def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """Mean of ``-log sigmoid(x_ui - x_uj)`` (Rendle et al., 2009), computed stably."""
+    return torch.nn.functional.softplus(neg - pos).mean()
+
+
+# ----------------------------------------------------------------------------- early stopping
+@dataclass
+class TrainingLog:
+    """What happened in :func:`train_epochs` (kept by methods as ``training_log_``).
+
+    Attributes:
+        epochs_run: epochs actually trained.
+        losses: mean training loss of every epoch.
+        scores: ``(epoch, validation NDCG@10)`` of every evaluation.
+        best_epoch: epoch whose parameters were restored (``epochs_run`` without validation).
+        best_score: its validation score (``None`` without validation).
+        stopped_early: whether patience ran out before ``epochs``.
+    """
+
+    epochs_run: int = 0
+    losses: list[float] = field(default_factory=list)
+    scores: list[tuple[int, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_score: float | None = None
+    stopped_early: bool = False
+
+
+def validation_evaluator(
+    build_score_fn: Callable[[], ScoreFn],
+    *,
+    train: Interactions,
+    valid: Interactions | None,
+    method: str,
+    k: int = 10,
+    batch_size: int = 1024,
+) -> Callable[[], float] | None:
+    """The early-stopping criterion: mean NDCG@k on ``valid`` with training items masked.
+
+    ``build_score_fn`` is called once per evaluation (so a method can propagate or cache what scoring
+    needs) and returns ``users -> (len(users), n_items)`` scores. Returns ``None`` — train for all
+    ``epochs`` — when ``valid`` is ``None`` or empty.
+    """
+    if valid is None or valid.nnz == 0:
+        return None
+    if valid.matrix.shape != train.matrix.shape:
+        raise MethodError(
+            f"{method}: valid interactions have shape {valid.matrix.shape} but train has "
+            f"{train.matrix.shape}; both must use the split's global user/item index space"
+        )
+    exclude, truth = train.matrix.tocsr(), valid.matrix.tocsr()
+
+    def evaluate() -> float:
+        from bench.evaluate import validation_score  # imported late: the harness module is optional here
+
+        return float(
+            validation_score(
+                build_score_fn(), exclude=exclude, truth=truth, k=k, metric="ndcg",
+                batch_size=batch_size,
+            )
+        )
+
+    return evaluate
+
+
+def train_epochs(
+    module: torch.nn.Module,
+    run_epoch: Callable[[int], float],
+    *,
+    epochs: int,
+    evaluate: Callable[[], float] | None,
+    eval_every: int,
+    patience: int,
+    method: str,
+) -> TrainingLog:
+    """Run ``run_epoch(epoch)`` (1-based; returns the epoch's mean loss) up to ``epochs`` times.
+
+    With ``evaluate`` (higher is better): it runs after every ``eval_every``-th epoch and after the
+    last one, with ``module`` in eval mode and gradients off. A strictly better score snapshots
+    ``module.state_dict()``; ``patience`` evaluations in a row without improvement stop training; at
+    the end the best snapshot is loaded back. Without ``evaluate`` exactly ``epochs`` epochs run and
+    the final parameters are kept.
+
+    Raises:
+        MethodError: when an epoch's loss is not finite (naming the epoch and what to change).
+    """
+    log = TrainingLog()
+    best_state: dict[str, torch.Tensor] | None = None
+    best = -math.inf
+    bad = 0
+    for epoch in range(1, epochs + 1):
+        module.train()
+        loss = float(run_epoch(epoch))
+        log.epochs_run = epoch
+        log.losses.append(loss)
+        if not math.isfinite(loss):
+            raise MethodError(
+                f"{method}: training loss became {loss} in epoch {epoch}; lower learning_rate "
+                "or raise reg"
+            )
+        if evaluate is None or (epoch % eval_every and epoch != epochs):
+            continue
+        module.eval()
+        with torch.no_grad():
+            score = float(evaluate())
+        log.scores.append((epoch, score))
+        if score > best:  # NaN never improves
+            best, bad = score, 0
+            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            log.best_epoch, log.best_score = epoch, score
+        else:
+            bad += 1
+            if bad >= patience:
+                log.stopped_early = epoch < epochs
+                break
+    module.eval()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    else:
+        log.best_epoch = log.epochs_run
+    return log
