@@ -1,0 +1,221 @@
+"""``multvae``: variational autoencoder with multinomial likelihood (Liang et al., WWW 2018).
+
+q(z|x_u) = N(mu(x_u), diag sigma^2(x_u)) from the L2-normalised, dropped-out row x_u;
+pi(z) = softmax(f(z));  maximise  sum_i x_ui log pi_i(z) - beta * KL(q(z|x_u) || N(0, I))
+
+with beta annealed linearly from 0 by ``1 / total_anneal_steps`` per gradient step up to ``beta_max``,
+tanh MLP encoder ``n_items -> hidden_size -> 2 * embedding_size`` and the mirrored decoder, Adam — the
+settings of the authors' reference code (``p_dims = [200, 600, n_items]``, dropout 0.5, cap 0.2).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from bench.interactions import Interactions
+from bench.methods import Categorical, Config, FloatRange, check_users, register
+from methods import _torch as T
+
+__all__ = ["MultVAE", "MultVAEConfig", "kl_weight"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MultVAEConfig(Config):
+    """Attributes:
+    embedding_size: dimension of the latent code z (the paper's 200).
+    hidden_size: width of the single hidden tanh layer of encoder and decoder (the paper's 600).
+    dropout: dropout probability on the normalised input row during training.
+    beta_max: cap of the KL weight beta (the paper's anneal cap 0.2).
+    total_anneal_steps: gradient steps over which beta grows linearly from 0 to 1 (capped at
+        ``beta_max``), as in the reference code.
+    epochs: maximum number of passes over the users with training interactions.
+    learning_rate: Adam step size.
+    reg: L2 weight on the weight matrices (not biases): loss += reg * sum ||W||^2 (the reference
+        code's ``lam``; 0 there).
+    batch_size: users per gradient step.
+    patience: evaluations on ``valid`` without improvement before stopping early.
+    eval_every: epochs between evaluations on ``valid`` (NDCG@10, full ranking).
+    device: ``auto`` (cuda if available, else cpu), ``cpu`` or ``cuda``.
+    num_threads: torch intra-op threads during fit/score; 0 keeps torch's default.
+    """
+
+    embedding_size: int = 200
+    hidden_size: int = 600
+    dropout: float = 0.5
+    beta_max: float = 0.2
+    total_anneal_steps: int = 200_000
+    epochs: int = 200
+    learning_rate: float = 1e-3
+    reg: float = 0.0
+    batch_size: int = 500
+    patience: int = 10
+    eval_every: int = 1
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int = 0
+
+    search_space: ClassVar = {
+        "embedding_size": Categorical((64, 128, 200)),
+        "learning_rate": FloatRange(1e-4, 1e-1, log=True),
+        "reg": FloatRange(1e-6, 1e-2, log=True),
+        "dropout": FloatRange(0.0, 0.8),
+        "beta_max": FloatRange(0.0, 1.0),
+    }
+
+    def __post_init__(self) -> None:
+        T.check_common(self)
+        if self.hidden_size < 1:
+            raise ValueError(f"hidden_size must be >= 1, got {self.hidden_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.beta_max < 0:
+            raise ValueError(f"beta_max must be >= 0, got {self.beta_max}")
+        if self.total_anneal_steps < 1:
+            raise ValueError(f"total_anneal_steps must be >= 1, got {self.total_anneal_steps}")
+
+
+def kl_weight(step: int, *, beta_max: float, total_anneal_steps: int) -> float:
+    """beta of gradient step ``step`` (0-based): ``min(beta_max, step / total_anneal_steps)``."""
+    return min(beta_max, step / total_anneal_steps)
+
+
+def _linear(n_in: int, n_out: int, device, generator: torch.Generator) -> torch.nn.Linear:
+    """A Linear layer initialised from ``generator`` (Glorot-uniform weights, N(0, 0.001) biases as in
+    the reference code), built without touching torch's global RNG."""
+    layer = torch.nn.utils.skip_init(torch.nn.Linear, n_in, n_out, device=device)
+    torch.nn.init.xavier_uniform_(layer.weight, generator=generator)
+    torch.nn.init.normal_(layer.bias, std=0.001, generator=generator)
+    return layer
+
+
+class _VAE(torch.nn.Module):
+    def __init__(self, n_items: int, hidden: int, latent: int, device, generator):
+        super().__init__()
+        self.latent = latent
+        self.enc1 = _linear(n_items, hidden, device, generator)
+        self.enc2 = _linear(hidden, 2 * latent, device, generator)
+        self.dec1 = _linear(latent, hidden, device, generator)
+        self.dec2 = _linear(hidden, n_items, device, generator)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.enc2(torch.tanh(self.enc1(x)))
+        return h[:, : self.latent], h[:, self.latent :]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.dec2(torch.tanh(self.dec1(z)))
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic scores: decoder of the posterior mean, no dropout."""
+        return self.decode(self.encode(F.normalize(x, dim=1))[0])
+
+    def weights_sq(self) -> torch.Tensor:
+        return sum(m.weight.square().sum() for m in (self.enc1, self.enc2, self.dec1, self.dec2))
+
+
+def _rows(matrix: sp.csr_matrix, users: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Dense float32 training rows of ``users`` on ``device``."""
+    return torch.from_numpy(matrix[users].toarray().astype(np.float32, copy=False)).to(device)
+
+
+@register("multvae", config=MultVAEConfig, scenarios=("topn",))
+class MultVAE:
+    """Mult-VAE (Liang et al., 2018): multinomial-likelihood VAE over user rows, early stopping.
+
+    Attributes (after ``fit``):
+        model_: the trained ``torch.nn.Module`` (encoder + decoder), on the CPU.
+        train_: private boolean CSR copy of the training matrix: scoring a user encodes the user's
+            training row (boolean so it is not counted as learned parameters).
+        training_log_: :class:`methods._torch.TrainingLog` (epochs run, losses, validation scores).
+
+    Scores are the decoder logits of the posterior mean (eval mode: no dropout, no sampling). Users with
+    no training interaction are encoded from an all-zero row, i.e. they get the network's
+    input-independent scores (learned biases, popularity-like); finite.
+    """
+
+    def __init__(self, config: MultVAEConfig):
+        self.config = config
+
+    def fit(
+        self, data: Interactions, *, rng: np.random.Generator, valid: Interactions | None = None
+    ) -> MultVAE:
+        cfg = self.config
+        device = T.resolve_device(cfg.device)
+        gen = T.make_generator(rng, device)
+        x_all = sp.csr_matrix(data.matrix, dtype=np.float32, copy=True)
+        x_all.data[:] = 1.0
+        active = np.flatnonzero(np.diff(x_all.indptr) > 0)
+        with T.num_threads(cfg.num_threads):
+            model = _VAE(data.n_items, cfg.hidden_size, cfg.embedding_size, device, gen)
+            opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+            step = 0
+
+            def run_epoch(epoch: int) -> float:
+                nonlocal step
+                perm = torch.randperm(len(active), generator=gen, device=device).cpu().numpy()
+                total = 0.0
+                for start in range(0, len(active), cfg.batch_size):
+                    batch = active[perm[start : start + cfg.batch_size]]
+                    x = _rows(x_all, batch, device)
+                    h = F.normalize(x, dim=1)
+                    if cfg.dropout > 0:
+                        keep = torch.rand(h.shape, generator=gen, device=device) >= cfg.dropout
+                        h = h * keep / (1.0 - cfg.dropout)
+                    mu, logvar = model.encode(h)
+                    eps = torch.randn(mu.shape, generator=gen, device=device)
+                    z = mu + eps * torch.exp(0.5 * logvar)
+                    nll = -(F.log_softmax(model.decode(z), dim=1) * x).sum(1).mean()
+                    kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(1)).mean()
+                    beta = kl_weight(
+                        step, beta_max=cfg.beta_max, total_anneal_steps=cfg.total_anneal_steps
+                    )
+                    loss = nll + beta * kl
+                    if cfg.reg > 0:
+                        loss = loss + cfg.reg * model.weights_sq()
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    step += 1
+                    total += float(loss.detach()) * len(batch)
+                return total / max(len(active), 1)
+
+            def build_score_fn() -> T.ScoreFn:
+                return lambda u: model.logits(_rows(x_all, u, device)).cpu().numpy()
+
+            evaluate = T.validation_evaluator(
+                build_score_fn, train=data, valid=valid, method="multvae"
+            )
+            self.training_log_ = T.train_epochs(
+                model, run_epoch, epochs=cfg.epochs, evaluate=evaluate,
+                eval_every=cfg.eval_every, patience=cfg.patience, method="multvae",
+            )
+        self.model_ = model.cpu().eval()
+        self.train_ = x_all.astype(bool)
+        return self
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        users = check_users(users, self.train_.shape[0], "multvae")
+        device = T.resolve_device(self.config.device)
+        model = self._device_model(device)
+        with T.num_threads(self.config.num_threads), torch.no_grad():
+            return model.logits(_rows(self.train_, users, device)).float().cpu().numpy()
+
+    def _device_model(self, device: torch.device) -> torch.nn.Module:
+        """``model_`` on ``device`` (the CPU original, or a cached copy that is not pickled)."""
+        if device.type == "cpu":
+            return self.model_
+        cached = self.__dict__.get("_on_device")
+        if cached is None or cached[0] != device:
+            cached = (device, copy.deepcopy(self.model_).to(device).eval())
+            self._on_device = cached
+        return cached[1]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_on_device", None)
+        return state

@@ -1,0 +1,85 @@
+"""``multvae`` (Liang et al., 2018): known answer, determinism, early stopping, annealing, device."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from bench import methods
+from bench.errors import ConfigError
+from methods.multvae import MultVAE, MultVAEConfig, kl_weight
+from tests.methods.test_torch_helpers import (
+    check_fit_contract,
+    check_known_answer,
+    checkerboard,
+    cuda_only,
+)
+
+FAST = {"embedding_size": 8, "hidden_size": 32, "learning_rate": 0.01, "batch_size": 16,
+        "device": "cpu"}
+
+
+def test_registered():
+    spec = methods.get("multvae")
+    assert spec.cls is MultVAE and spec.config is MultVAEConfig and "topn" in spec.scenarios
+
+
+def test_paper_defaults():
+    c = MultVAEConfig()
+    assert (c.hidden_size, c.embedding_size, c.dropout, c.beta_max) == (600, 200, 0.5, 0.2)
+
+
+def test_checkerboard_known_answer():
+    check_known_answer(MultVAE(MultVAEConfig(**FAST, epochs=60)))
+
+
+def test_contract_determinism_early_stopping():
+    check_fit_contract(lambda: MultVAE(MultVAEConfig(**FAST, epochs=8, patience=2)))
+
+
+def test_scores_are_eval_mode_and_use_the_stored_training_rows():
+    train, _ = checkerboard()
+    m = MultVAE(MultVAEConfig(**FAST, epochs=5)).fit(train, rng=np.random.default_rng(0))
+    users = np.arange(train.n_users)
+    s = m.score(users)
+    assert np.array_equal(s, m.score(users))  # no dropout / sampling at scoring time
+    assert m.train_.dtype == bool and (m.train_ != train.matrix.astype(bool)).nnz == 0
+    assert not np.shares_memory(m.train_.indices, train.matrix.indices)
+    # cold users (last two rows) are encoded from an empty row: identical, finite scores
+    assert np.isfinite(s).all() and np.array_equal(s[-1], s[-2])
+
+
+def test_kl_weight_schedule():
+    w = [kl_weight(s, beta_max=0.2, total_anneal_steps=10) for s in (0, 1, 2, 3, 100)]
+    assert w == pytest.approx([0.0, 0.1, 0.2, 0.2, 0.2])
+    assert kl_weight(5, beta_max=0.2, total_anneal_steps=200_000) == pytest.approx(2.5e-5)
+
+
+def test_kl_term_changes_the_fit():
+    """With annealing capped at 0.2 after two steps the fit differs from beta_max = 0 (no KL)."""
+    train, _ = checkerboard()
+    users = np.arange(train.n_users)
+
+    def fit(**kw):
+        cfg = MultVAEConfig(**FAST, epochs=3, **kw)
+        return MultVAE(cfg).fit(train, rng=np.random.default_rng(0)).score(users)
+
+    assert not np.array_equal(fit(beta_max=0.0), fit(beta_max=0.2, total_anneal_steps=10))
+
+
+def test_bad_config_names_the_field():
+    with pytest.raises(ConfigError, match="dropout must be in"):
+        MultVAEConfig.from_params({"dropout": 1.0}, where="params.yaml: methods.multvae")
+
+
+@cuda_only
+def test_cuda_matches_shape_and_is_finite():
+    train, valid = checkerboard()
+    m = MultVAE(MultVAEConfig(**{**FAST, "device": "cuda"}, epochs=3)).fit(
+        train, rng=np.random.default_rng(0), valid=valid
+    )
+    s = m.score(np.arange(train.n_users))
+    assert s.dtype == np.float32 and s.shape == (train.n_users, train.n_items)
+    assert np.isfinite(s).all()
+    assert isinstance(m.train_, sp.csr_matrix)
