@@ -1,22 +1,22 @@
 """Predictions x ground truth -> per-user metric table.
 
-Protocol (DESIGN.md section 4): **full ranking** -- every user is scored against ALL items, the items in
-``exclude`` (the user's training interactions) are removed from the ranking, the top ``K`` items are
-kept and compared with the held-out ``truth``. Work is batched over users so memory stays at about
-``batch_size x n_items`` floats, and nothing loops over users in Python.
+Protocol (DESIGN.md section 4): **full ranking** -- every user is scored against ALL items, the
+items in ``exclude`` (the user's training interactions) are removed from the ranking, the top ``K``
+items are kept and compared with the held-out ``truth``. Work is batched over users so memory stays
+at about ``batch_size x n_items`` floats, and nothing loops over users in Python.
 
 Ranking rules, implemented exactly by :func:`topk`:
 
 * order by **descending score, ties broken by the lower item index** (sort key ``(-score, item)``);
   the result therefore does not depend on the selection algorithm, thread count or batch size;
-* excluded items never appear; when a user has fewer than ``k`` rankable items (``k`` larger than the
-  catalogue, or most items excluded) the list is **padded with -1**, so the result is always
+* excluded items never appear; when a user has fewer than ``k`` rankable items (``k`` larger than
+  the catalogue, or most items excluded) the list is **padded with -1**, so the result is always
   ``(n_users, k)``; every metric treats -1 as a miss (precision still divides by ``k``);
 * scores must be finite: NaN or +-inf from a method raise :class:`~bench.errors.MethodError`.
 
-Sampled evaluation (:func:`evaluate_sampled`) ranks each user's positive against a saved candidate set
-(e.g. the 999-negative protocol of the CDR releases) and is reported beside, never instead of, full
-ranking.
+Sampled evaluation (:func:`evaluate_sampled`) ranks each user's positive against a saved candidate
+set (e.g. the 999-negative protocol of the CDR releases) and is reported beside, never instead of,
+full ranking.
 """
 
 from __future__ import annotations
@@ -68,11 +68,7 @@ class TopNEvaluation:
 
     def summary(self) -> dict[str, float]:
         """Mean of every per-user metric column over users, plus the aggregate measures."""
-        cols = [c for c in self.per_user.columns if c != "user"]
-        out = {c: float(self.per_user[c].to_numpy(dtype=np.float64).mean()) if len(self.per_user)
-               else float("nan") for c in cols}
-        out.update({k: float(v) for k, v in self.aggregate.items()})
-        return out
+        return {**_column_means(self.per_user), **{k: float(v) for k, v in self.aggregate.items()}}
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,9 +85,16 @@ class SampledEvaluation:
 
     def summary(self) -> dict[str, float]:
         """Mean of every per-user metric column over users."""
-        cols = [c for c in self.per_user.columns if c != "user"]
-        return {c: float(self.per_user[c].to_numpy(dtype=np.float64).mean()) if len(self.per_user)
-                else float("nan") for c in cols}
+        return _column_means(self.per_user)
+
+
+def _column_means(per_user: pd.DataFrame) -> dict[str, float]:
+    """Mean over users of every metric column (NaN when no user was evaluated)."""
+    return {
+        c: float(per_user[c].to_numpy(dtype=np.float64).mean()) if len(per_user) else float("nan")
+        for c in per_user.columns
+        if c != "user"
+    }
 
 
 # ----------------------------------------------------------------------------- ranking
@@ -142,8 +145,8 @@ def rank_users(
         users: 1-d user indices (rows of ``exclude``).
         exclude: ``(all users, n_items)`` sparse matrix of items to exclude per user, or None.
         k: list length, see :func:`topk`.
-        batch_size: users per ``score_fn`` call; peak memory is about ``batch_size x n_items`` scores
-            (the method's output plus one reused working buffer).
+        batch_size: users per ``score_fn`` call; peak memory is about ``batch_size x n_items``
+            scores (the method's output plus one reused working buffer).
         method: method name for error messages.
 
     Returns:
@@ -192,14 +195,14 @@ def evaluate_topn(
     """Full-ranking top-N evaluation of a fitted method.
 
     Args:
-        method: a fitted :class:`~bench.methods.Method` (its ``score`` is called) or a score function
-            ``users -> (len(users), n_items)``.
+        method: a fitted :class:`~bench.methods.Method` (its ``score`` is called) or a score
+            function ``users -> (len(users), n_items)``.
         users: candidate user indices; only those with at least one item in ``truth`` are evaluated.
-        exclude: ``(n_users, n_items)`` items removed from each user's ranking (train, and valid when
-            testing), or None for no exclusion.
-        truth: ``(n_users, n_items)`` held-out relevant items (stored non-zero entries). A truth item
-            that is also excluded cannot be retrieved but still counts in ``n_relevant``; the split
-            audit rules this out for the standard scenarios.
+        exclude: ``(n_users, n_items)`` items removed from each user's ranking (train, and valid
+            when testing), or None for no exclusion.
+        truth: ``(n_users, n_items)`` held-out relevant items (stored non-zero entries). A truth
+            item that is also excluded cannot be retrieved but still counts in ``n_relevant``; the
+            split audit rules this out for the standard scenarios.
         ks: cut-offs; metrics: registered names (see :data:`bench.metrics.METRICS`).
         batch_size: users scored per call.
         method_name: name used in error messages (defaults to the method's registry name).
@@ -307,8 +310,8 @@ def evaluate_sampled(
         users: user indices, one per row of ``candidates``.
         ks, metrics: as in :func:`evaluate_topn`; each user has exactly one relevant item.
         ties: ``"pessimistic"`` (default) ranks the positive below every negative with an equal
-            score -- ``rank = 1 + #(neg >= pos)`` -- so a constant scorer gets the worst rank instead
-            of a perfect one; ``"optimistic"`` uses ``1 + #(neg > pos)``.
+            score -- ``rank = 1 + #(neg >= pos)`` -- so a constant scorer gets the worst rank
+            instead of a perfect one; ``"optimistic"`` uses ``1 + #(neg > pos)``.
 
     Raises:
         ConfigError: unknown metric; MethodError: non-finite or mis-shaped scores.
@@ -386,7 +389,7 @@ def _canonical(m: sp.spmatrix) -> sp.csr_matrix:
 
 
 def _work_dtype(dtype: np.dtype) -> np.dtype:
-    """float32 and float64 stay as they are (no new ties from rounding); anything else -> float64."""
+    """float32 / float64 stay as they are (no new ties from rounding); anything else -> float64."""
     return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
 
@@ -427,10 +430,11 @@ def _apply_exclude(work: np.ndarray, exclude: sp.spmatrix) -> None:
 def _topk_inplace(s: np.ndarray, k: int) -> np.ndarray:
     """Top-``k`` of a writable score buffer whose excluded entries are already ``-inf``.
 
-    Selection uses ``torch.topk`` (multi-threaded, far faster than ``np.argpartition`` on wide rows);
-    it returns the correct top-k *values*, but which of several items tied at the k-th value it picks
-    is unspecified. Rows with such a boundary tie are re-selected exactly: all items above the k-th
-    value plus the lowest-index items equal to it. The k items are then sorted by ``(-score, item)``.
+    Selection uses ``torch.topk`` (multi-threaded, far faster than ``np.argpartition`` on wide
+    rows); it returns the correct top-k *values*, but which of several items tied at the k-th value
+    it picks is unspecified. Rows with such a boundary tie are re-selected exactly: all items above
+    the k-th value plus the lowest-index items equal to it. The k items are then sorted by
+    ``(-score, item)``.
     """
     import torch  # lazy: keeps `import bench.metrics` light
 

@@ -91,7 +91,7 @@ def test_topk_invariant_to_positive_scaling_and_shifting(scores, k, log2_scale, 
 
 
 def test_topk_tie_breaking_by_lower_item_index():
-    """Scores [1, 3, 3, 2, 3]: order (-score, item) = 1, 2, 4, 3, 0. Constant scores rank by index."""
+    """Scores [1, 3, 3, 2, 3]: order (-score, item) = 1, 2, 4, 3, 0; constant scores: by index."""
     np.testing.assert_array_equal(topk(np.array([[1.0, 3, 3, 2, 3]]), 5), [[1, 2, 4, 3, 0]])
     np.testing.assert_array_equal(topk(np.zeros((2, 6)), 3), [[0, 1, 2], [0, 1, 2]])
     # boundary tie: 4 items share the 2nd-best score, only the lowest-index one may enter the top 2
@@ -308,7 +308,7 @@ def test_evaluate_sampled_known_answer_and_ties():
 
 
 def test_evaluate_sampled_matches_full_ranking_of_candidates():
-    """With distinct scores, the positive's rank equals its position in a topk over the candidates."""
+    """With distinct scores, the positive's rank is its position in a topk over the candidates."""
     rng = np.random.default_rng(11)
     scores = rng.standard_normal((20, 200))
     cand = np.stack([rng.choice(200, 100, replace=False) for _ in range(20)])

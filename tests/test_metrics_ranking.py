@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -203,11 +203,12 @@ def test_metrics_are_per_user(hn):
     hits, n_rel = hn
     for fn in METRICS.values():
         full = fn(hits, n_rel, hits.shape[1])
-        single = [fn(hits[u : u + 1], n_rel[u : u + 1], hits.shape[1])[0] for u in range(len(n_rel))]
+        K = hits.shape[1]
+        single = [fn(hits[u : u + 1], n_rel[u : u + 1], K)[0] for u in range(len(n_rel))]
         np.testing.assert_array_equal(full, single)
 
 
-# ----------------------------------------------------------------------------- cross-check with ranx
+# ------------------------------------------------------------------------- cross-check with ranx
 @pytest.fixture(scope="module")
 def ranx_evaluate():
     with warnings.catch_warnings():

@@ -1,5 +1,5 @@
-"""Per-user metric functions: ranking (``ranking``), beyond-accuracy (``beyond``) and pointwise binary /
-rating metrics (``classification``). All are pure functions without state or I/O."""
+"""Per-user metric functions: ranking (``ranking``), beyond-accuracy (``beyond``) and pointwise
+binary / rating metrics (``classification``). All are pure functions without state or I/O."""
 
 from bench.metrics.beyond import arp, catalogue_coverage, item_popularity
 from bench.metrics.classification import auc, gauc, logloss, mae, rmse

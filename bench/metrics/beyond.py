@@ -1,7 +1,7 @@
 """Beyond-accuracy metrics of top-K lists: catalogue coverage and popularity bias (ARP).
 
-Both read the ranked item ids ``topk: (n_users, K)`` produced by :func:`bench.evaluate.topk`; padding
-entries (``-1``) are ignored. Slice ``topk[:, :k]`` for a cut-off ``k``.
+Both read the ranked item ids ``topk: (n_users, K)`` produced by :func:`bench.evaluate.topk`;
+padding entries (``-1``) are ignored. Slice ``topk[:, :k]`` for a cut-off ``k``.
 """
 
 from __future__ import annotations

@@ -35,8 +35,9 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def gauc(groups: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
-    """Group AUC (Zhou et al., 2018, DIN): per-group (usually per-user) AUC averaged with weights equal
-    to the group's number of samples; groups with a single class are skipped. NaN if none is left.
+    """Group AUC (Zhou et al., 2018, DIN): per-group (usually per-user) AUC averaged with weights
+    equal to the group's number of samples; groups with a single class are skipped. NaN if none is
+    left.
 
     Vectorised: mid-ranks within each group come from one sort by ``(group, score)``.
     """

@@ -1,24 +1,28 @@
 """Top-N ranking metrics as pure, vectorised per-user functions.
 
-Every metric takes a boolean **hits matrix** ``hits: (n_users, K)`` -- ``hits[u, j]`` is True when the
-item ranked at position ``j`` (0-based) for user ``u`` is relevant -- and ``n_relevant: (n_users,)``,
-the number of relevant items of each user, and returns a float64 vector with one value per user.
-Only the first ``k`` columns are read, so one hits matrix built for ``max(ks)`` serves every cut-off.
-Padding positions (item ``-1``, see :func:`bench.evaluate.topk`) are never hits.
+Every metric takes a boolean **hits matrix** ``hits: (n_users, K)`` -- ``hits[u, j]`` is True when
+the item ranked at position ``j`` (0-based) for user ``u`` is relevant -- and
+``n_relevant: (n_users,)``, the number of relevant items of each user, and returns a float64 vector
+with one value per user. Only the first ``k`` columns are read, so one hits matrix built for
+``max(ks)`` serves every cut-off. Padding positions (item ``-1``, see :func:`bench.evaluate.topk`)
+are never hits.
 
 Conventions (binary relevance throughout):
 
-* ``recall@k = |hits in top k| / n_relevant`` (denominator: all relevant items, not ``min(n_rel, k)``);
+* ``recall@k = |hits in top k| / n_relevant`` (all relevant items, not ``min(n_relevant, k)``);
 * ``precision@k = |hits in top k| / k`` (padding positions count as misses);
 * ``hr@k`` (hit rate) ``= 1`` if any of the top ``k`` is relevant;
-* ``ndcg@k`` -- Järvelin & Kekäläinen (2002, ACM TOIS 20(4)) with binary gain and a ``log2(rank + 1)``
-  discount: ``DCG = sum_j hit_j / log2(j + 2)``, normalised by the ideal DCG of ``min(n_relevant, k)``
-  hits in the first positions (so a perfect ranking scores 1 even when ``n_relevant > k``);
+* ``ndcg@k`` -- Järvelin & Kekäläinen (2002, ACM TOIS 20(4)) with binary gain and a
+  ``log2(rank + 1)`` discount: ``DCG = sum_j hit_j / log2(j + 2)``, normalised by the ideal DCG of
+  ``min(n_relevant, k)`` hits in the first positions (a perfect ranking scores exactly 1, also
+  when ``n_relevant > k``); with binary gains the Burges et al. (2005) ``2^rel - 1`` variant is
+  identical;
 * ``mrr@k`` -- reciprocal (1-based) rank of the first hit within the top ``k``, 0 without one;
 * ``map@k`` -- average precision ``sum_j precision@(j+1) * hit_j / min(n_relevant, k)``: the
   truncated denominator makes a perfect top-k score 1 (the convention of e.g. RecBole and Kaggle's
-  ``apk``). ranx / trec_eval divide by ``n_relevant`` instead; the two agree when ``n_relevant <= k``
-  and differ by the factor ``min(n_relevant, k) / n_relevant`` otherwise (tested exactly).
+  ``apk``). ranx / trec_eval divide by ``n_relevant`` instead; the two agree when
+  ``n_relevant <= k`` and differ by the factor ``min(n_relevant, k) / n_relevant`` otherwise
+  (tested exactly against ranx).
 
 Users with ``n_relevant == 0`` get 0 for every metric (the harness never evaluates them).
 """
