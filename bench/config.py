@@ -24,7 +24,16 @@ import yaml
 from bench.errors import ConfigError
 from bench.typed import parse_dataclass
 
-__all__ = ["SCENARIO_KINDS", "Evaluation", "Grid", "Params", "Scenario", "TopNScenario", "load_params"]
+__all__ = [
+    "SCENARIO_KINDS",
+    "Evaluation",
+    "Grid",
+    "MTLScenario",
+    "Params",
+    "Scenario",
+    "TopNScenario",
+    "load_params",
+]
 
 SECTIONS = ("seeds", "datasets", "scenarios", "evaluation", "grid", "methods")
 
@@ -75,8 +84,48 @@ class TopNScenario(Scenario):
             )
 
 
+@dataclass(frozen=True, kw_only=True)
+class MTLScenario(Scenario):
+    """Multi-task learning on (user, item) impressions (builder: :mod:`bench.splits.mtl`).
+
+    Rated interactions are split by two global cut-off times (train < valid < test). Each part's
+    click space is its rated pairs plus ``n_negatives`` sampled unrated items per rated pair (never an
+    item the user rated anywhere in the dataset; drawn once with ``seed`` and saved in the split).
+    Tasks: ``click`` (rated vs. sampled), ``like`` (``rating >= like_threshold``, on clicked pairs),
+    ``ctcvr`` (click AND like over the entire space, as in ESMM) and ``rating`` (regression, rated
+    pairs only).
+
+    Attributes:
+        valid_fraction, test_fraction: shares of rated interactions in valid and test (by time).
+        n_negatives: sampled unrated impressions per rated pair (>= 1).
+        like_threshold: a rating at or above it is a ``like``.
+        seed: seed of the negative sampling; independent of the run seeds.
+    """
+
+    kind: Literal["mtl"] = "mtl"
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    n_negatives: int = 2
+    like_threshold: float = 4.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("valid_fraction", "test_fraction"):
+            value = getattr(self, key)
+            if not 0.0 < value < 1.0:
+                raise ConfigError(f"{key} must be in (0, 1), got {value}")
+        if self.valid_fraction + self.test_fraction >= 1.0:
+            raise ConfigError(
+                f"valid_fraction + test_fraction must be < 1 so that train is not empty, got "
+                f"{self.valid_fraction} + {self.test_fraction}"
+            )
+        if self.n_negatives < 1:
+            raise ConfigError(f"n_negatives must be >= 1, got {self.n_negatives}")
+
+
 #: scenario kind -> settings class; a new kind adds one line here (and its split builder / runner).
 SCENARIO_KINDS: dict[str, type[Scenario]] = {"topn": TopNScenario}
+SCENARIO_KINDS["mtl"] = MTLScenario
 
 
 @dataclass(frozen=True, kw_only=True)
