@@ -45,12 +45,12 @@ class LightGCNConfig(Config):
 
     embedding_size: int = 64
     n_layers: int = 3
-    epochs: int = 300
+    epochs: int = 400
     learning_rate: float = 1e-3
     reg: float = 1e-4
     batch_size: int = 2048
-    patience: int = 5
-    eval_every: int = 5
+    patience: int = 10
+    eval_every: int = 1
     init_std: float = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int = 0
@@ -91,11 +91,10 @@ def _torch_csr(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
     with warnings.catch_warnings():  # "sparse CSR support is in beta state"
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(
-            torch.from_numpy(m.indptr.astype(np.int64)),
-            torch.from_numpy(m.indices.astype(np.int64)),
-            torch.from_numpy(m.data.astype(np.float32)),
+            torch.from_numpy(m.indptr.astype(np.int64)).to(device),
+            torch.from_numpy(m.indices.astype(np.int64)).to(device),
+            torch.from_numpy(m.data.astype(np.float32)).to(device),
             size=m.shape,
-            device=device,
             check_invariants=False,
         )
 

@@ -40,11 +40,11 @@ class MFConfig(Config):
 
     embedding_size: int = 64
     epochs: int = 200
-    learning_rate: float = 5e-3
+    learning_rate: float = 1e-3
     reg: float = 1e-4
     batch_size: int = 1024
-    patience: int = 5
-    eval_every: int = 2
+    patience: int = 10
+    eval_every: int = 1
     init_std: float = 0.1
     device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int = 0
