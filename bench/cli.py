@@ -90,7 +90,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
     from bench.report import build_report
 
     params = load_params(Path(args.params))
-    build_report(params, runs=Path(args.runs), out=Path(args.out))
+    build_report(params, runs=Path(args.runs), out=Path(args.out), splits=Path(args.splits))
 
 
 def _cmd_check(args: argparse.Namespace) -> None:
@@ -146,6 +146,7 @@ def _parser() -> argparse.ArgumentParser:
     sp = add("report", _cmd_report, "aggregate run records into reports/")
     sp.add_argument("--params", default=str(DEFAULT_PARAMS))
     sp.add_argument("--runs", default="artifacts/runs")
+    sp.add_argument("--splits", default="artifacts/splits")
     sp.add_argument("--out", default="reports")
 
     sp = add("check", _cmd_check, "validate params.yaml without running anything")

@@ -1,64 +1,187 @@
-"""The ``report`` stage: run records -> ``reports/`` (Markdown and CSV result tables)."""
+"""The ``report`` stage: run records -> ``reports/``.
+
+Writes, deterministically from the run records, params and splits (running it twice gives
+byte-identical files; every date shown comes from the run records):
+
+* ``results.md`` — per scenario: mean ± std over seeds, best bold / second italic, † significance
+  against the scenario's reference, 95 % bootstrap CI of the primary metric, cost columns, incomplete
+  cells, figures, provenance footer;
+* ``results.tex`` — the same tables in booktabs LaTeX;
+* ``results.csv`` / ``results.json`` — every metric at every cut-off (json adds significance and
+  provenance); ``cells.csv`` — one row per scenario x method x seed with its status;
+  ``significance.csv`` — CIs, paired tests and Holm-adjusted p-values;
+* ``figures/*.png`` — metric bars with CIs, accuracy vs. training time;
+* ``trec/<scenario>/`` — qrels and TREC run files (first seed) for re-scoring with trec_eval / ranx.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from bench.config import Params
+from bench.report import figures, trec
 from bench.report.collect import collect_records
-from bench.report.tables import aggregate, to_markdown
+from bench.report.significance import significance_table
+from bench.report.tables import aggregate, to_latex, to_markdown
 
 __all__ = ["build_report"]
 
+SIGNIFICANCE_NOTE = (
+    "† = significantly different from the scenario's reference (`ref`: the best method for top-N) "
+    "by a paired two-sided t-test on per-user values (each user's value averaged over seeds), "
+    "Holm-Bonferroni corrected within each (scenario, metric), p < 0.05; Wilcoxon signed-rank "
+    "p-values and Cohen's d_z are in `significance.csv`."
+)
 
-def build_report(params: Params, *, runs: Path, out: Path) -> Path:
-    """Write ``results.md``, ``results.csv`` and ``cells.csv`` (every cell's status) into ``out``.
 
-    Output depends only on the run records and params, so running it twice gives identical files.
-    """
+def headline_metrics(params: Params) -> tuple[list[str], str]:
+    """The metrics shown in the tables (every metric at K=10, or the first K) and the primary one."""
+    ks = params.evaluation.ks
+    k = 10 if 10 in ks else ks[0]
+    shown = [f"{m}@{k}" for m in params.evaluation.metrics]
+    primary = f"ndcg@{k}" if f"ndcg@{k}" in shown else shown[0]
+    return shown, primary
+
+
+def build_report(params: Params, *, runs: Path, out: Path, splits: Path | None = None) -> Path:
+    """Write everything listed in the module docstring into ``out``; returns ``results.md``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     records = collect_records(params, runs)
-    metrics = [f"{m}@{k}" for m in params.evaluation.metrics for k in params.evaluation.ks]
+    all_metrics = [f"{m}@{k}" for m in params.evaluation.metrics for k in params.evaluation.ks]
+    extra = sorted(
+        c for c in records.columns
+        if "@" in c and c not in all_metrics and records[c].notna().any()
+    )
+    metrics = all_metrics + extra
     table = aggregate(records, metrics)
-    shown = [m for m in metrics if m.endswith(tuple(f"@{k}" for k in (10,)))] or metrics[:6]
-    caption = _caption(params, records)
-    (out / "results.md").write_text(to_markdown(table, shown, caption=caption) + _footer(records))
+    shown, primary = headline_metrics(params)
+    sig = significance_table(records, Path(runs), shown)
+
+    figure_paths = []
+    for scenario in dict.fromkeys(records["scenario"]):
+        p = figures.bars_with_ci(sig, scenario, primary, out / "figures" / f"{scenario}-{primary.replace('@', '_at_')}.png")
+        c = figures.cost_frontier(table, scenario, primary, out / "figures" / f"{scenario}-cost.png")
+        figure_paths += [x for x in (p, c) if x is not None]
+
+    if splits is not None:
+        _write_trec(params, records, Path(runs), Path(splits), out / "trec")
+
+    provenance = _provenance(params, records)
+    caption = (
+        f"Mean ± std over seeds {list(params.seeds)}; full ranking over all items, each user's train "
+        f"and validation items excluded."
+    )
+    md = [
+        "# Results",
+        "",
+        caption + " Best mean per scenario and metric in **bold**, second in *italics*. " + SIGNIFICANCE_NOTE,
+        "Cost columns: mean fit and predict wall-clock seconds, peak resident memory of the run process, "
+        "learned parameters. Every metric at every cut-off: `results.csv`; every cell: `cells.csv`.",
+        "",
+        to_markdown(table, shown, sig=sig, primary=primary),
+    ]
+    if figure_paths:
+        md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in figure_paths] + [""]
+    md.append(_incomplete(records))
+    md.append(_provenance_md(provenance))
+    (out / "results.md").write_text("\n".join(md).rstrip() + "\n")
+
+    tex_caption = (
+        r"Mean over seeds ($\pm$ std). Best in bold, second underlined. "
+        r"$^{\dagger}$: significantly different from the reference (ref) method, paired two-sided "
+        r"t-test on per-user values, Holm-corrected, $p<0.05$. "
+        + f"Commit {provenance['commits'][0][:10] if provenance['commits'] else 'unknown'}."
+    )
+    (out / "results.tex").write_text(to_latex(table, shown, sig=sig, caption=tex_caption, label="tab:recx"))
     table.to_csv(out / "results.csv", index=False, float_format="%.6g")
-    records.drop(columns=["split_sha256"], errors="ignore").to_csv(
+    records.drop(columns=["split_sha256", "versions", "hardware"], errors="ignore").to_csv(
         out / "cells.csv", index=False, float_format="%.6g"
     )
+    sig.to_csv(out / "significance.csv", index=False, float_format="%.6g")
+    payload = {
+        "results": _records(table),
+        "significance": _records(sig),
+        "provenance": provenance,
+    }
+    (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return out / "results.md"
 
 
-def _caption(params: Params, records) -> str:
-    seeds = ", ".join(str(s) for s in params.seeds)
-    return (
-        "# Results\n\n"
-        f"Mean ± standard deviation over seeds ({seeds}). Full ranking over all items; each user's "
-        "train and validation items excluded. Best mean per scenario in bold. Cost columns: mean fit "
-        "and predict wall-clock seconds, peak resident memory of the run process, learned parameters. "
-        "All metrics at every cut-off: `results.csv`; per cell: `cells.csv`."
-    )
+def _write_trec(params: Params, records: pd.DataFrame, runs: Path, splits: Path, out: Path) -> None:
+    depth = max(params.evaluation.ks)
+    first_seed = params.seeds[0]
+    ok = records[(records["status"] == "ok") & (records["seed"] == first_seed) & (records["kind"] == "topn")]
+    for scenario, group in ok.groupby("scenario", sort=False):
+        test_path = splits / scenario / "test.parquet"
+        if not test_path.exists():
+            continue
+        test = pd.read_parquet(test_path, columns=["user", "item"])
+        users = None
+        for method in group["method"]:
+            topk = pd.read_parquet(runs / scenario / method / str(first_seed) / "topk.parquet")
+            trec.write_run(topk, method, depth, out / scenario / f"{method}.seed{first_seed}.run")
+            users = topk["user"].unique() if users is None else users
+        if users is not None:
+            trec.write_qrels(test, users, out / scenario / "qrels.txt")
 
 
-def _footer(records) -> str:
-    ok = records[records["status"] == "ok"]
-    commits = sorted({c for c in ok.get("commit", []) if isinstance(c, str)})
-    hashes = sorted(set(ok.get("split_sha256", [])))
-    lines = ["", "---", "", "Provenance:", ""]
-    lines.append(f"- commits: {', '.join(c[:12] for c in commits) or 'unknown'}")
-    for h in hashes:
-        lines.append(f"- split files sha256: `{json.loads(h)}`")
-    finished = sorted(x for x in ok.get("finished", []) if isinstance(x, str))
-    if finished:
-        lines.append(f"- runs finished between {finished[0]} and {finished[-1]}")
-    bad = records[records["status"] != "ok"]
-    if len(bad):
-        lines.append("")
-        lines.append("Incomplete cells (not included in the means):")
-        lines.append("")
-        for _, row in bad.iterrows():
-            lines.append(f"- `{row['scenario']}/{row['method']}/{row['seed']}`: {row['status']} — {row['error']}")
+def _provenance(params: Params, records: pd.DataFrame) -> dict[str, Any]:
+    ok = records[records["status"] == "ok"] if "status" in records else records
+
+    def unique(col: str) -> list:
+        return sorted({v for v in ok.get(col, []) if isinstance(v, str)})
+
+    return {
+        "commits": unique("commit"),
+        "dirty_worktree": bool(ok.get("dirty", pd.Series(dtype=bool)).fillna(False).astype(bool).any()),
+        "seeds": list(params.seeds),
+        "split_sha256": [json.loads(v) for v in unique("split_sha256")],
+        "versions": [json.loads(v) for v in unique("versions")],
+        "hardware": [json.loads(v) for v in unique("hardware")],
+        "runs_started": min(unique("started"), default=None),
+        "runs_finished": max(unique("finished"), default=None),
+    }
+
+
+def _provenance_md(p: dict[str, Any]) -> str:
+    lines = ["## Provenance", ""]
+    lines.append(f"- commit(s): {', '.join(f'`{c}`' for c in p['commits']) or 'unknown'}"
+                 + (" (working tree had uncommitted changes)" if p["dirty_worktree"] else ""))
+    lines.append(f"- seeds: {p['seeds']}")
+    lines.append(f"- runs: {p['runs_started']} to {p['runs_finished']} (UTC)")
+    for h in p["split_sha256"]:
+        lines.append("- split sha256: " + ", ".join(f"{k} `{v[:16]}…`" for k, v in sorted(h.items())))
+    for v in p["versions"]:
+        lines.append("- versions: " + ", ".join(f"{k} {val}" for k, val in sorted(v.items())))
+    for h in p["hardware"]:
+        lines.append("- hardware: " + ", ".join(f"{k} {val}" for k, val in sorted(h.items())))
     return "\n".join(lines) + "\n"
+
+
+def _incomplete(records: pd.DataFrame) -> str:
+    bad = records[records["status"] != "ok"]
+    if bad.empty:
+        return ""
+    lines = ["## Incomplete cells", "", "Not included in any mean or test:", ""]
+    for _, row in bad.iterrows():
+        lines.append(f"- `{row['scenario']}/{row['method']}/{row['seed']}`: **{row['status']}** — {row['error']}")
+    return "\n".join(lines) + "\n"
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float | np.floating):
+            return None if not np.isfinite(v) else float(v)
+        if isinstance(v, np.integer):
+            return int(v)
+        if isinstance(v, np.bool_):
+            return bool(v)
+        return v
+
+    return [{k: clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]

@@ -1,4 +1,4 @@
-"""Gather the run records of every cell the grid declares into one tidy table."""
+"""Gather the run records (and per-user tables) of every cell the grids declare."""
 
 from __future__ import annotations
 
@@ -9,20 +9,25 @@ import pandas as pd
 
 from bench.config import Params
 
-__all__ = ["collect_records"]
+__all__ = ["collect_records", "load_per_user"]
 
 
 def collect_records(params: Params, runs: Path) -> pd.DataFrame:
-    """One row per declared (scenario, method, seed) cell: ``status`` (ok / failed / missing),
-    the error message, every summary metric and cost column. Cells absent from ``runs`` are
-    ``missing`` rather than silently dropped."""
+    """One row per declared (scenario, method, seed) cell: ``kind``, ``status`` (ok / failed /
+    missing), the error message, every summary metric and cost column, provenance fields. Cells
+    absent from ``runs`` are ``missing`` rather than silently dropped."""
     rows = []
     for scenario, method, seed in params.cells():
         path = Path(runs) / scenario / method / str(seed) / "record.json"
-        row: dict = {"scenario": scenario, "method": method, "seed": seed}
+        row: dict = {
+            "scenario": scenario,
+            "kind": params.scenario(scenario).kind,
+            "method": method,
+            "seed": seed,
+        }
         if not path.exists():
             row["status"] = "missing"
-            row["error"] = f"no record at {path}"
+            row["error"] = f"no record at {path}; run `dvc repro run@{scenario}-{method}-{seed}`"
         else:
             record = json.loads(path.read_text())
             row["status"] = record["status"]
@@ -30,7 +35,28 @@ def collect_records(params: Params, runs: Path) -> pd.DataFrame:
             row.update(record.get("metrics", {}))
             row.update(record.get("cost", {}))
             row["commit"] = (record.get("git") or {}).get("commit")
+            row["dirty"] = (record.get("git") or {}).get("dirty")
+            row["started"] = record.get("started")
             row["finished"] = record.get("finished")
             row["split_sha256"] = json.dumps(record["data"]["split_sha256"], sort_keys=True)
+            row["versions"] = json.dumps(record.get("versions", {}), sort_keys=True)
+            row["hardware"] = json.dumps(record.get("hardware", {}), sort_keys=True)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def load_per_user(runs: Path, records: pd.DataFrame, scenario: str, method: str) -> pd.DataFrame | None:
+    """Per-user metrics of one (scenario, method), averaged over its ok seeds (index: user).
+
+    Users are the unit of analysis: a user's value is the mean over the seeds; users missing from a
+    seed (should not happen for a fixed split) are averaged over the seeds that have them."""
+    ok = records[
+        (records["scenario"] == scenario) & (records["method"] == method) & (records["status"] == "ok")
+    ]
+    if ok.empty:
+        return None
+    frames = [
+        pd.read_parquet(Path(runs) / scenario / method / str(seed) / "per_user.parquet")
+        for seed in ok["seed"]
+    ]
+    return pd.concat(frames).groupby("user").mean().sort_index()
