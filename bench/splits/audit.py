@@ -63,6 +63,10 @@ def audit_split(split: Split) -> dict[str, int | bool]:
                     f"{part} interaction ({len(bad)} users affected)"
                 )
         checks["per_user_order"] = True
+    if split.meta.get("kind") == "mtl":  # labels consistent, feature tables free of labels
+        from bench.splits.mtl import audit_mtl
+
+        checks.update(audit_mtl(split))
     return checks
 
 

@@ -9,12 +9,14 @@ from pathlib import Path
 from bench.config import Scenario
 from bench.data.tables import PreparedDataset
 from bench.splits.audit import audit_split
+from bench.splits.mtl import split_mtl
 from bench.splits.topn import split_topn
 from bench.splits.types import Split, sha256_file
 
 __all__ = ["build_split"]
 
 _KINDS = {"topn": split_topn}
+_KINDS["mtl"] = split_mtl
 
 
 def build_split(scenario: Scenario, *, prepared: Path, out: Path) -> Split:

@@ -1,0 +1,151 @@
+"""MTL split builder and its leakage audit on synthetic prepared data (issue 4)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.config import MTLScenario
+from bench.data.tables import PreparedDataset
+from bench.errors import DataError, LeakageError
+from bench.splits.audit import audit_split
+from bench.splits.build import build_split
+from bench.splits.mtl import item_feature_table, split_mtl, user_feature_table
+from bench.splits.types import Split
+
+GENRES = ["Action", "Comedy", "Drama", "Sci-Fi", "unknown"]
+
+
+def toy_dataset(n_users: int = 30, n_items: int = 40, per_user: int = 10, seed: int = 0) -> PreparedDataset:
+    """MovieLens-shaped tables: ratings 1..5 with times, demographics and ``|``-joined genres."""
+    rng = np.random.default_rng(seed)
+    users = np.repeat(np.arange(n_users), per_user)
+    items = np.concatenate([rng.choice(n_items, per_user, replace=False) for _ in range(n_users)])
+    inter = pd.DataFrame(
+        {
+            "user": users.astype(np.int32),
+            "item": items.astype(np.int32),
+            "rating": rng.integers(1, 6, size=users.size).astype(np.float32),
+            "timestamp": rng.integers(1_000, 5_000, size=users.size).astype(np.int64),
+            "domain": "toy",
+        }
+    )
+    user_table = pd.DataFrame(
+        {
+            "user": np.arange(n_users, dtype=np.int32),
+            "user_id": [str(u + 1) for u in range(n_users)],
+            "age": rng.integers(7, 70, size=n_users),
+            "gender": rng.choice(["M", "F"], size=n_users),
+            "occupation": rng.choice(["writer", "student", "other"], size=n_users),
+            "zip": rng.choice(["55105", "94043", "T8H1N", ""], size=n_users),
+        }
+    )
+    item_table = pd.DataFrame(
+        {
+            "item": np.arange(n_items, dtype=np.int32),
+            "item_id": [str(i + 1) for i in range(n_items)],
+            "title": [f"film {i}" for i in range(n_items)],
+            "genres": ["|".join(sorted(rng.choice(GENRES, size=rng.integers(1, 3), replace=False)))
+                       for _ in range(n_items)],
+        }
+    )
+    return PreparedDataset(name="toy", interactions=inter, users=user_table, items=item_table, stats={})
+
+
+def scenario(**kw) -> MTLScenario:
+    return MTLScenario(name="toy-mtl", dataset="toy", **kw)
+
+
+def test_click_space_labels_and_counts():
+    data = toy_dataset()
+    split = split_mtl(data, scenario(n_negatives=2))
+    checks = audit_split(split)
+    assert checks["mtl_labels"] and checks["mtl_features"] and checks["temporal_order"]
+    rated_pairs = set(zip(data.interactions["user"], data.interactions["item"], strict=True))
+    total_pos = 0
+    for part in ("train", "valid", "test"):
+        f = getattr(split, part)
+        pos, neg = f[f["click"] == 1], f[f["click"] == 0]
+        total_pos += len(pos)
+        # every sampled impression is an item the user never rated anywhere
+        assert not any((u, i) in rated_pairs for u, i in zip(neg["user"], neg["item"], strict=True))
+        assert neg["rating"].isna().all() and pos["rating"].notna().all()
+        assert (pos["like"] == (pos["rating"] >= 4.0)).all()
+        assert (f["ctcvr"] == f["click"] * f["like"]).all()
+        assert (neg["like"] == 0).all()
+    assert total_pos == len(data.interactions)  # no duplicate pairs in the toy data
+    n_neg = sum((getattr(split, p)["click"] == 0).sum() for p in ("train", "valid", "test"))
+    assert n_neg + split.meta["counts"]["impressions_short"] == 2 * total_pos
+    # (user, item) pairs are unique over the whole split
+    allp = pd.concat([split.train, split.valid, split.test])
+    assert not allp.duplicated(["user", "item"]).any()
+
+
+def test_sampling_is_saved_and_reproducible(tmp_path):
+    data = toy_dataset()
+    data.write(tmp_path / "prepared")
+    a = build_split(scenario(), prepared=tmp_path / "prepared", out=tmp_path / "a")
+    b = split_mtl(data, scenario())
+    c = split_mtl(data, scenario(seed=1))
+    pd.testing.assert_frame_equal(a.train, b.train)
+    assert not c.train.equals(b.train)
+    back = Split.read(tmp_path / "a")
+    pd.testing.assert_frame_equal(back.test, a.test)
+    assert set(back.side) == {"user_features", "item_features"}
+    assert back.meta["audit"]["mtl_features"]
+
+
+def test_sampled_items_existed_before_the_part_ends():
+    data = toy_dataset(n_items=60)
+    split = split_mtl(data, scenario(n_negatives=3))
+    first = data.interactions.groupby("item")["timestamp"].min()
+    neg = split.train[split.train["click"] == 0]
+    assert (first.loc[neg["item"]].to_numpy() < split.meta["cutoffs"]["valid_from"]).all()
+
+
+def test_feature_tables():
+    data = toy_dataset()
+    users = user_feature_table(data.users, data.n_users)
+    assert list(users.columns) == ["user", "age", "gender", "occupation", "zip"]
+    assert users["age"].max() <= 7 and users["gender"].min() >= 1
+    assert (users["zip"] == 0).any()  # the empty zip is "missing"
+    items = item_feature_table(data.items, data.n_items)
+    assert list(items.columns) == ["item", "genre_action", "genre_comedy", "genre_drama", "genre_sci_fi"]
+    row = data.items["genres"].iloc[0].split("|")
+    assert items.loc[0, "genre_drama"] == ("Drama" in row)
+
+
+def test_leaky_feature_table_is_refused():
+    split = split_mtl(toy_dataset(), scenario())
+    leaky_users = split.side["user_features"].assign(
+        mean_rating=split.train.groupby("user")["rating"].mean().reindex(range(split.n_users)).to_numpy()
+    )
+    leaky = dataclasses.replace(split, side={**split.side, "user_features": leaky_users})
+    with pytest.raises(LeakageError, match=r"user_features.*label-like column\(s\) \['mean_rating'\]"):
+        audit_split(leaky)
+
+
+def test_test_pair_in_train_is_refused():
+    split = split_mtl(toy_dataset(), scenario())
+    row = split.test[split.test["click"] == 1].iloc[[0]]
+    leaky = dataclasses.replace(split, train=pd.concat([split.train, row], ignore_index=True))
+    with pytest.raises(LeakageError, match="pairs of test also occur in train"):
+        audit_split(leaky)
+
+
+def test_inconsistent_labels_are_refused():
+    split = split_mtl(toy_dataset(), scenario())
+    bad = split.valid.copy()
+    bad.loc[bad["click"] == 0, "ctcvr"] = 1
+    with pytest.raises(LeakageError, match="ctcvr differs"):
+        audit_split(dataclasses.replace(split, valid=bad))
+
+
+def test_unrated_dataset_is_a_clear_error():
+    data = toy_dataset()
+    inter = data.interactions.assign(rating=np.float32(np.nan))
+    with pytest.raises(DataError, match="no explicit ratings"):
+        split_mtl(dataclasses.replace(data, interactions=inter), scenario())
