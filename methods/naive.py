@@ -30,10 +30,15 @@ def splitmix64(counter: np.ndarray, seed: int) -> np.ndarray:
     ``java.util.SplittableRandom(seed)`` produces. The finaliser is a bijection, so distinct
     counters give distinct uint64 outputs for a given seed.
     """
-    z = np.uint64(seed) + (counter.astype(np.uint64) + np.uint64(1)) * _GAMMA
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
+    z = np.asarray(counter).astype(np.uint64)  # a fresh array, updated in place (uint64 wraps)
+    z += np.uint64(1)
+    z *= _GAMMA
+    z += np.uint64(seed)
+    for shift, mult in ((30, _MIX1), (27, _MIX2)):
+        z ^= z >> np.uint64(shift)
+        z *= mult
+    z ^= z >> np.uint64(31)
+    return z
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,8 +78,11 @@ class Random:
         counter = users.astype(np.uint64)[:, None] * np.uint64(self.n_items_) + np.arange(
             self.n_items_, dtype=np.uint64
         )
-        bits = splitmix64(counter, self.seed_) >> np.uint64(40)
-        return bits.astype(np.float32) * np.float32(2.0**-24)
+        bits = splitmix64(counter, self.seed_)
+        bits >>= np.uint64(40)
+        scores = bits.astype(np.float32)
+        scores *= np.float32(2.0**-24)
+        return scores
 
 
 @dataclass(frozen=True, kw_only=True)
