@@ -27,8 +27,11 @@ def test_checkerboard_known_answer():
     check_known_answer(LightGCN(LightGCNConfig(**FAST, epochs=40)))
 
 
-def test_contract_determinism_early_stopping():
-    check_fit_contract(lambda: LightGCN(LightGCNConfig(**FAST, epochs=8, patience=2)))
+def test_contract_determinism_early_stopping(monkeypatch):
+    def make(**kw):
+        return LightGCN(LightGCNConfig(**{**FAST, "epochs": 8, "patience": 2, **kw}))
+
+    check_fit_contract(make, monkeypatch)
 
 
 def test_cold_users_get_finite_scores():

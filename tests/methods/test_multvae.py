@@ -34,8 +34,11 @@ def test_checkerboard_known_answer():
     check_known_answer(MultVAE(MultVAEConfig(**FAST, epochs=60)))
 
 
-def test_contract_determinism_early_stopping():
-    check_fit_contract(lambda: MultVAE(MultVAEConfig(**FAST, epochs=8, patience=2)))
+def test_contract_determinism_early_stopping(monkeypatch):
+    def make(**kw):
+        return MultVAE(MultVAEConfig(**{**FAST, "epochs": 8, "patience": 2, **kw}))
+
+    check_fit_contract(make, monkeypatch)
 
 
 def test_scores_are_eval_mode_and_use_the_stored_training_rows():

@@ -69,9 +69,11 @@ def check_known_answer(method, *, min_hit_rate: float = 0.9) -> None:
     assert parity_hit_rate(scores, train, warm) >= min_hit_rate
 
 
-def check_fit_contract(make) -> None:
+def check_fit_contract(make, monkeypatch) -> None:
     """Shared checks: determinism, fixed epochs without valid, restored best epoch with valid, cold
-    users, pickling, no global RNG use, no mutation of the data, unknown users."""
+    users, pickling, no global RNG use, no mutation of the data, unknown users.
+
+    ``make(**overrides)`` builds an unfitted method with small settings (``epochs`` >= 4)."""
     train, valid = checkerboard()
     users = np.arange(train.n_users)
     before_matrix = train.matrix.copy()
@@ -106,6 +108,18 @@ def check_fit_contract(make) -> None:
     assert (log.best_epoch, log.best_score) in log.scores
     restored = validation_score(m.score, exclude=train.matrix, truth=valid.matrix)
     assert restored == pytest.approx(log.best_score, abs=1e-6)
+
+    # a validation curve that peaks after epoch 1: training stops at epoch 3 (patience 2) and the
+    # returned model is exactly the one-epoch model
+    def fake_evaluator(build_score_fn, **kwargs):
+        curve = iter([0.5, 0.4, 0.3, 0.2, 0.1])
+        return lambda: (build_score_fn(), next(curve))[1]
+
+    monkeypatch.setattr(T, "validation_evaluator", fake_evaluator)
+    peaked = make(patience=2, eval_every=1).fit(train, rng=np.random.default_rng(7), valid=valid)
+    assert (peaked.training_log_.epochs_run, peaked.training_log_.best_epoch) == (3, 1)
+    one = make(epochs=1).fit(train, rng=np.random.default_rng(7))
+    assert np.array_equal(peaked.score(users), one.score(users))
 
 
 # ----------------------------------------------------------------------------- device and generator
