@@ -26,6 +26,9 @@ from bench.typed import parse_dataclass
 
 __all__ = [
     "SCENARIO_KINDS",
+    "CDRColdScenario",
+    "CDRScenario",
+    "CDRWarmScenario",
     "Evaluation",
     "Grid",
     "MTLScenario",
@@ -123,9 +126,86 @@ class MTLScenario(Scenario):
             raise ConfigError(f"n_negatives must be >= 1, got {self.n_negatives}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class CDRScenario(Scenario):
+    """Cross-domain settings shared by ``cdr_warm`` and ``cdr_cold`` (builders:
+    :mod:`bench.splits.cdr`). Users are shared between the two domains; items belong to one domain.
+
+    Attributes:
+        source, target: domain names (values of the prepared ``domain`` column, or the two group
+            names when ``source_genres``/``target_genres`` derive domains from genres).
+        source_genres, target_genres: derive the domains of a single-domain dataset from item genres
+            (MovieLens): an item whose FIRST listed genre is in ``source_genres`` belongs to
+            ``source``, in ``target_genres`` to ``target``; other items are dropped (counted).
+            Both empty (default): the prepared ``domain`` column is used.
+        min_rating: keep only interactions with ``rating >= min_rating`` (None = all).
+        n_negatives: sampled negatives per test pair for the release protocol (saved once, in the
+            split's ``candidates`` side table).
+        seed: seed of the split itself (validation carving, cold-user draw, candidates).
+    """
+
+    source: str
+    target: str
+    source_genres: tuple[str, ...] = ()
+    target_genres: tuple[str, ...] = ()
+    min_rating: float | None = None
+    n_negatives: int = 999
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.source == self.target:
+            raise ConfigError(f"source and target must differ, both are {self.source!r}")
+        if bool(self.source_genres) != bool(self.target_genres):
+            raise ConfigError("source_genres and target_genres must be given together (or neither)")
+        if set(self.source_genres) & set(self.target_genres):
+            raise ConfigError(
+                f"a genre cannot belong to both domains: {sorted(set(self.source_genres) & set(self.target_genres))}"
+            )
+        if self.n_negatives < 1:
+            raise ConfigError(f"n_negatives must be >= 1, got {self.n_negatives}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CDRWarmScenario(CDRScenario):
+    """Warm-start cross-domain recommendation: overlapping users, evaluated on the target domain.
+
+    Attributes:
+        split: ``given`` (the release's leave-one-out test; one validation item per test user is
+            carved from the user's target training items, see :mod:`bench.splits.cdr`) or
+            ``leave_one_out`` (per target user by (timestamp, item): last -> test, second last ->
+            valid; users with fewer than 3 target interactions stay in train).
+    """
+
+    kind: Literal["cdr_warm"] = "cdr_warm"
+    split: Literal["given", "leave_one_out"] = "given"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CDRColdScenario(CDRScenario):
+    """Cold-start cross-domain recommendation: target users known only through the source domain.
+
+    Attributes:
+        split: ``given`` (the release's cold-start valid/test users) or ``withhold`` (EMCDR / PTUPCDR
+            protocol: a fraction ``beta`` of the overlapping users, drawn with ``seed``, lose all their
+            target interactions; half of them (rounded down) -> valid, the rest -> test).
+        beta: fraction of overlapping users made cold (``withhold`` only), in (0, 1).
+    """
+
+    kind: Literal["cdr_cold"] = "cdr_cold"
+    split: Literal["given", "withhold"] = "given"
+    beta: float = 0.2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 < self.beta < 1.0:
+            raise ConfigError(f"beta must be in (0, 1), got {self.beta}")
+
+
 #: scenario kind -> settings class; a new kind adds one line here (and its split builder / runner).
 SCENARIO_KINDS: dict[str, type[Scenario]] = {"topn": TopNScenario}
 SCENARIO_KINDS["mtl"] = MTLScenario
+SCENARIO_KINDS["cdr_warm"] = CDRWarmScenario
+SCENARIO_KINDS["cdr_cold"] = CDRColdScenario
 
 
 @dataclass(frozen=True, kw_only=True)
