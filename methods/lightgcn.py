@@ -154,7 +154,8 @@ class LightGCN:
         with T.num_threads(cfg.num_threads):
             users, items, keys = T.interaction_tensors(data, device)
             adj = _torch_csr(normalized_adjacency(data.matrix), device)
-            model = _LightGCN(n_users + n_items, cfg.embedding_size, cfg.init_std, device, gen)
+            n_nodes = n_users + n_items
+            model = _LightGCN(n_nodes, cfg.embedding_size, cfg.init_std, device, gen)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
             n = users.numel()
 
@@ -166,11 +167,13 @@ class LightGCN:
                     u, i = users[idx], items[idx] + n_users
                     j = T.sample_negatives(u, keys, n_items, gen) + n_users
                     b = idx.numel()
-                    nodes = torch.cat([u, i, j])
-                    e = model.propagate(adj, cfg.n_layers)[nodes]
-                    eu, ei, ej = e[:b], e[b : 2 * b], e[2 * b :]
+                    emb = model.propagate(adj, cfg.n_layers)
+                    eu, ei, ej = emb[u], emb[i], emb[j]
                     loss = T.bpr_loss((eu * ei).sum(1), (eu * ej).sum(1))
-                    loss = loss + cfg.reg * 0.5 * model.ego[nodes].square().sum() / b
+                    # sum of |e0|^2 over the batch's nodes (with repeats), without a 3b x d gather
+                    times = torch.bincount(torch.cat([u, i, j]), minlength=n_nodes)
+                    l2 = (times.to(emb.dtype) * model.ego.square().sum(1)).sum()
+                    loss = loss + cfg.reg * 0.5 * l2 / b
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
