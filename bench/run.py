@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import resource
-import shutil
 import sys
-import tempfile
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,6 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from bench import provenance
+from bench.atomic import staged_dir
 from bench.config import Params
 from bench.cells import runner
 from bench.errors import ConfigError
@@ -154,9 +153,7 @@ def _write_cell(
     topk: np.ndarray | None,
     users: np.ndarray | None,
 ) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with staged_dir(out) as tmp:
         if per_user is None:
             per_user = pd.DataFrame({"user": pd.Series([], dtype="int64")})
         per_user.to_parquet(tmp / "per_user.parquet", index=False)
@@ -172,12 +169,6 @@ def _write_cell(
             }
         ).to_parquet(tmp / "topk.parquet", index=False)
         (tmp / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=_json) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _manifest_hashes(split: Path) -> dict[str, str]:

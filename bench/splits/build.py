@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 
+from bench.atomic import staged_dir
 from bench.config import Scenario
 from bench.data.tables import PreparedDataset
 from bench.splits.audit import audit_split
@@ -28,15 +27,6 @@ def build_split(scenario: Scenario, *, prepared: Path, out: Path) -> Split:
     split.meta["source_sha256"] = {
         f.name: sha256_file(f) for f in sorted(Path(prepared).glob("*.parquet"))
     }
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    try:
+    with staged_dir(Path(out)) as tmp:
         split.write(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return split
