@@ -98,3 +98,45 @@ def test_adding_a_method_runs_only_new_cells(workspace, first_repro):
     for cell in ("pop", "ease", "mf"):
         assert f"Running stage 'run@ml100k-topn-{cell}-0'" not in out
     assert "`itemknn`" in (ws / "reports" / "results.md").read_text()
+
+
+def test_killed_run_leaves_nothing_dvc_accepts_and_rerun_matches(workspace, first_repro):
+    """SIGKILL a run cell mid-training: no output is accepted, `dvc repro` completes it, and the
+    numbers equal an uninterrupted run of the same cell."""
+    import signal
+    import time
+
+    import psutil
+
+    ws, env = workspace
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["methods"]["mf"] = {"epochs": 40, "patience": 1000}  # long enough to be killed mid-fit
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    stage = "run@ml100k-topn-mf-0"
+    cell = ws / "artifacts/runs/ml100k-topn/mf/0"
+
+    proc = subprocess.Popen(["dvc", "repro", "-s", stage], cwd=ws, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    killed = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        runs = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                if "run" in p.cmdline() and any("recx" in part for part in p.cmdline())]
+        if runs and sum(runs[0].cpu_times()[:2]) > 6.0:  # past imports and data loading: fitting
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.2)
+    proc.wait(timeout=30)
+    assert killed, "the run finished before it could be killed; make the cell longer"
+    assert not (cell / "record.json").exists()
+    status = json.loads(_sh(["dvc", "status", "--json"], ws, env).stdout or "{}")
+    assert stage in status
+
+    _sh(["dvc", "repro"], ws, env)
+    interrupted_then_rerun = json.loads((cell / "record.json").read_text())
+    _sh(["dvc", "repro", "-f", "-s", stage], ws, env)
+    uninterrupted = json.loads((cell / "record.json").read_text())
+    assert interrupted_then_rerun["status"] == uninterrupted["status"] == "ok"
+    assert interrupted_then_rerun["metrics"] == uninterrupted["metrics"]
+    assert not list(cell.parent.glob(".0.staging-*"))
