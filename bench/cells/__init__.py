@@ -48,4 +48,12 @@ def runner(kind: str) -> Runner:
         from bench.cells.topn import run_topn
 
         return run_topn
+    if kind in ("cdr_warm", "cdr_cold"):
+        from bench.cells.cdr import run_cdr
+
+        return run_cdr
+    if kind == "mtl":
+        from bench.cells.mtl import run_mtl
+
+        return run_mtl
     raise KeyError(f"no runner for scenario kind {kind!r}")
