@@ -43,6 +43,7 @@ __all__ = [
     "TorchMTL",
     "batch_tensors",
     "linear",
+    "mix",
     "mlp",
     "task_losses",
     "tower",
@@ -71,7 +72,9 @@ class MTLConfig(Config):
             2018), ``dwa`` (Liu et al. 2019), ``gradnorm`` (Chen et al. 2018, alpha 1.5, last shared
             layer), ``pcgrad`` (Yu et al. 2020); see :mod:`methods._mtl_balance`.
         device: ``auto`` (cuda if available, else cpu), ``cpu`` or ``cuda``.
-        num_threads: torch intra-op threads during fit/predict; 0 keeps torch's default.
+        num_threads: torch intra-op threads during fit/predict; 0 keeps torch's default. Default 1:
+            these small networks gain little from intra-op threads, and on shared cores extra
+            threads spin (measured: one ML-100K fit 6.5 s with 1 thread, 57 s with 2 under load 4).
     """
 
     embedding_size: int = 16
@@ -85,7 +88,7 @@ class MTLConfig(Config):
     eval_every: int = 1
     loss_weighting: Literal["equal", "uncertainty", "dwa", "gradnorm", "pcgrad"] = "equal"
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int = 0
+    num_threads: int = 1
 
     search_space: ClassVar = {
         "embedding_size": Categorical((8, 16, 32)),
@@ -140,9 +143,18 @@ class ExpertBank(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_experts, 1, n_out, device=device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            return torch.relu(torch.einsum("bi,eio->ebo", x, self.weight) + self.bias)
+        if x.dim() == 2:  # one GEMM against all experts' weights side by side
+            n_exp, n_in, n_out = self.weight.shape
+            w = self.weight.permute(1, 0, 2).reshape(n_in, n_exp * n_out)
+            h = (x @ w).view(x.shape[0], n_exp, n_out).transpose(0, 1)
+            return torch.relu(h + self.bias)
         return torch.relu(torch.baddbmm(self.bias, x, self.weight))
+
+
+def mix(gate: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+    """Gate-weighted sum of expert outputs: ``gate`` ``(B, E)`` (rows sum to 1), ``experts``
+    ``(E, B, d)`` -> ``(B, d)`` (elementwise; a batched 1 x E matmul per row would be far slower)."""
+    return (gate.t().unsqueeze(-1) * experts).sum(dim=0)
 
 
 class FeatureEncoder(nn.Module):
@@ -305,6 +317,7 @@ class TorchMTL:
                 {"params": list(balancer.parameters()), "weight_decay": 0.0},
             ],
             lr=cfg.learning_rate,
+            fused=True,  # one kernel for all parameters: ~15 % faster steps on CPU, same maths
         )
         train = batch_tensors(data, device)
         n = len(data)

@@ -16,7 +16,7 @@ import torch
 
 from bench.methods import Categorical, register
 from bench.multitask import TASKS
-from methods._mtl_torch import ExpertBank, FeatureEncoder, MTLConfig, MTLNet, TorchMTL, linear, tower
+from methods._mtl_torch import ExpertBank, FeatureEncoder, MTLConfig, MTLNet, TorchMTL, linear, mix, tower
 
 __all__ = ["MMoE", "MMoEConfig"]
 
@@ -57,7 +57,7 @@ class MMoENet(MTLNet):
         logits = {}
         for t in TASKS:
             g = torch.softmax(self.gates[t](x), dim=1)  # (B, E)
-            mixed = torch.einsum("be,ebo->bo", g, h)
+            mixed = mix(g, h)
             logits[t] = self.towers[t](mixed)
         return self.outputs(logits)
 

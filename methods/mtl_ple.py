@@ -18,7 +18,7 @@ import torch
 
 from bench.methods import Categorical, register
 from bench.multitask import TASKS
-from methods._mtl_torch import ExpertBank, FeatureEncoder, MTLConfig, MTLNet, TorchMTL, linear, tower
+from methods._mtl_torch import ExpertBank, FeatureEncoder, MTLConfig, MTLNet, TorchMTL, linear, mix, tower
 
 __all__ = ["PLE", "PLEConfig"]
 
@@ -59,19 +59,21 @@ class _Level(torch.nn.Module):
 
     def forward(self, xs: list[torch.Tensor], x_shared: torch.Tensor):
         n_tasks = len(TASKS)
-        inputs = torch.stack(xs)  # (T, B, in)
-        task_in = inputs.repeat_interleave(self.n_task, dim=0)  # (T * n_task, B, in)
-        task_out = self.task_experts(task_in)  # (T * n_task, B, w)
+        if all(x is x_shared for x in xs):  # first level: one input for every expert
+            task_out = self.task_experts(x_shared)  # (T * n_task, B, w)
+        else:
+            task_in = torch.stack(xs).repeat_interleave(self.n_task, dim=0)  # (T * n_task, B, in)
+            task_out = self.task_experts(task_in)
         shared_out = self.shared_experts(x_shared)  # (n_shared, B, w)
         outs = []
         for t in range(n_tasks):
             experts = torch.cat([task_out[t * self.n_task : (t + 1) * self.n_task], shared_out])
             g = torch.softmax(self.gates[t](xs[t]), dim=1)
-            outs.append(torch.einsum("be,ebo->bo", g, experts))
+            outs.append(mix(g, experts))
         new_shared = None
         if self.shared_gate is not None:
             g = torch.softmax(self.shared_gate(x_shared), dim=1)
-            new_shared = torch.einsum("be,ebo->bo", g, torch.cat([task_out, shared_out]))
+            new_shared = mix(g, torch.cat([task_out, shared_out]))
         return outs, new_shared
 
 
