@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from bench import progress
 from bench.errors import ConfigError, MethodError
 from bench.interactions import Interactions
 
@@ -265,6 +266,7 @@ def train_epochs(
         with torch.no_grad():
             score = float(evaluate())
         log.scores.append((epoch, score))
+        progress.report(epoch, score)  # no-op unless the tune stage listens (pruning)
         if score > best:  # NaN never improves
             best, bad = score, 0
             best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
