@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from bench.methods import register
 from bench.multitask import TASKS, MTLData
@@ -33,7 +34,7 @@ class SingleTask(TorchMTL):
     """One shared-bottom-shaped network per task, trained and early-stopped separately.
 
     Attributes (after ``fit``):
-        nets_: task -> trained network.
+        nets_: ``torch.nn.ModuleDict`` task -> trained network.
         training_logs_: task -> :class:`methods._torch.TrainingLog`.
     """
 
@@ -47,12 +48,15 @@ class SingleTask(TorchMTL):
                 def build(d, rating_mean, g, dev, task=task):
                     return SharedBottomNet(d, self.config, rating_mean, g, dev, tasks=(task,))
 
-                nets[task], logs[task], _ = self._train(data, valid, gen, device, build=build, tasks=(task,))
-        self.nets_, self.training_logs_ = nets, logs
+                nets[task], logs[task], _ = self._train(
+                    data, valid, gen, device, build=build, tasks=(task,)
+                )
+        self.nets_, self.training_logs_ = torch.nn.ModuleDict(nets), logs
         return self
 
     def predict(self, data: MTLData) -> dict[str, np.ndarray]:
         with T.num_threads(self.config.num_threads):
             return {
-                t: _predict(net, data, next(net.buffers()).device, (t,))[t] for t, net in self.nets_.items()
+                t: _predict(net, data, next(net.buffers()).device, (t,))[t]
+                for t, net in self.nets_.items()
             }
