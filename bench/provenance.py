@@ -14,14 +14,17 @@ PACKAGES = ("recxbench", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", 
 
 
 def git_commit(cwd: Path | None = None) -> dict[str, str | bool | None]:
-    """HEAD commit of the working tree and whether tracked files are modified."""
+    """HEAD commit of the working tree and whether tracked files other than ``dvc.lock`` and
+    ``reports/`` (which the pipeline itself rewrites) are modified."""
     try:
         commit = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"],
+                # pipeline bookkeeping that DVC rewrites while it runs is not a code change
+                ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                 ":(exclude)dvc.lock", ":(exclude)reports"],
                 cwd=cwd,
                 capture_output=True,
                 text=True,
