@@ -82,6 +82,21 @@ def _cmd_run(args: argparse.Namespace) -> None:
         seed=args.seed,
         split=Path(args.split or f"artifacts/splits/{args.scenario}"),
         out=out,
+        tuned=Path(args.tuned) if args.tuned else None,
+    )
+
+
+def _cmd_tune(args: argparse.Namespace) -> None:
+    from bench.config import load_params
+    from bench.tune import tune_cell
+
+    params = load_params(Path(args.params))
+    tune_cell(
+        params,
+        scenario=args.scenario,
+        method=args.method,
+        split=Path(args.split or f"artifacts/splits/{args.scenario}"),
+        out=Path(args.out or f"artifacts/tuning/{args.scenario}/{args.method}"),
     )
 
 
@@ -135,6 +150,13 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--prepared")
     sp.add_argument("--out")
 
+    sp = add("tune", _cmd_tune, "tune one method on one scenario's train/valid (params.yaml: tuning)")
+    sp.add_argument("scenario")
+    sp.add_argument("method")
+    sp.add_argument("--params", default=str(DEFAULT_PARAMS))
+    sp.add_argument("--split")
+    sp.add_argument("--out")
+
     sp = add("run", _cmd_run, "fit and evaluate one (scenario, method, seed) cell")
     sp.add_argument("scenario")
     sp.add_argument("method")
@@ -142,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default=str(DEFAULT_PARAMS))
     sp.add_argument("--split")
     sp.add_argument("--out")
+    sp.add_argument("--tuned", help="best.json of the tune stage: run with its params")
 
     sp = add("report", _cmd_report, "aggregate run records into reports/")
     sp.add_argument("--params", default=str(DEFAULT_PARAMS))

@@ -8,6 +8,8 @@ Sections (all validated by :func:`load_params`):
 ``evaluation``   cut-offs ``ks``, metric names, scoring batch size, length of the saved top-K lists.
 ``grid``         ``<kind>: {scenarios: [...], methods: [...]}``: the run cells, e.g. ``run@<scenario>-<method>-<seed>``.
 ``methods``      ``<method>: {hyperparameters}``; one block per method named in ``grid`` (``{}`` = defaults).
+``tuning``       optional: the hyperparameter search every method gets (same budget for all); absent
+                 or ``n_trials: 0`` = off, the ``methods`` blocks are used as they are.
 
 Every error names the ``params.yaml`` key and lists the valid choices.
 """
@@ -35,10 +37,11 @@ __all__ = [
     "Params",
     "Scenario",
     "TopNScenario",
+    "Tuning",
     "load_params",
 ]
 
-SECTIONS = ("seeds", "datasets", "scenarios", "evaluation", "grid", "methods")
+SECTIONS = ("seeds", "datasets", "scenarios", "evaluation", "grid", "methods", "tuning")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,6 +241,50 @@ class Evaluation:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Tuning:
+    """The hyperparameter search of the ``tune`` stage (:mod:`bench.tune`): one budget for every method.
+
+    Attributes:
+        n_trials: trials per (scenario, method), the configured ``methods.<name>`` block being trial 0;
+            0 = tuning off (the configured params are used as they are, nothing is fitted).
+        timeout_seconds: optional equal wall-clock budget per (scenario, method); no new trial starts
+            after it (None = trials only). Makes the number of trials machine-dependent.
+        metric: validation objective ``<metric>@<k>`` (a registered ranking metric), computed on the
+            split's ``valid`` part with full ranking, training items excluded. Test is never read.
+        seed: seed of the TPE sampler; trial ``t`` fits with seed ``(seed, t)``.
+        pruning: stop unpromising trials of epoch-based methods early (median rule on the
+            per-epoch validation score of the early-stopping loop).
+    """
+
+    n_trials: int = 0
+    timeout_seconds: float | None = None
+    metric: str = "ndcg@10"
+    seed: int = 0
+    pruning: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_trials < 0:
+            raise ConfigError(f"n_trials must be >= 0 (0 = tuning off), got {self.n_trials}")
+        if self.timeout_seconds is not None and not self.timeout_seconds > 0:
+            raise ConfigError(f"timeout_seconds must be > 0 or null, got {self.timeout_seconds}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+        self.metric_and_k()
+
+    def metric_and_k(self) -> tuple[str, int]:
+        """``("ndcg", 10)`` for ``metric: ndcg@10``; a :class:`ConfigError` names the valid metrics."""
+        from bench.metrics.ranking import METRICS
+
+        name, _, k = self.metric.partition("@")
+        if name not in METRICS or not k.isdigit() or int(k) <= 0:
+            raise ConfigError(
+                f"metric must be <metric>@<k> with k > 0 and a metric in {sorted(METRICS)}, "
+                f"got {self.metric!r}"
+            )
+        return name, int(k)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Grid:
     """The run cells of one scenario family: every scenario x method x seed."""
 
@@ -257,6 +304,7 @@ class Params:
     evaluation: Evaluation
     grids: Mapping[str, Grid] = field(default_factory=dict)
     methods: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    tuning: Tuning = field(default_factory=Tuning)
 
     def where(self, *keys: str) -> str:
         return f"{self.path.name}: " + ".".join(keys)
@@ -405,6 +453,7 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         grids[kind] = grid
 
     methods = _mapping(raw.get("methods"), where("methods"))
+    tuning = parse_dataclass(Tuning, raw.get("tuning"), where=where("tuning"))
     params = Params(
         path=path,
         raw=raw,
@@ -414,6 +463,7 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         evaluation=evaluation,
         grids=grids,
         methods=methods,
+        tuning=tuning,
     )
     return params
 

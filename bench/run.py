@@ -5,7 +5,11 @@ Outputs in ``artifacts/runs/<scenario>/<method>/<seed>/``:
 * ``per_user.parquet`` — one row per evaluated test user, one column per metric (``ndcg@10`` ...);
 * ``topk.parquet`` — the ranked top-K list per user (``user``, ``rank``, ``item``);
 * ``record.json`` — status, summary metrics, cost (fit/predict seconds, peak RSS, parameter count),
-  the method's params, seed, scenario, data hashes, git commit, package versions and hardware.
+  the method's params, seed, scenario, data hashes, git commit, package versions and hardware; with
+  ``--tuned`` also ``tuning`` (``n_trials``, ``default_valid``, ``best_valid``, ``params_source``).
+
+With ``tuned`` (the ``tune`` stage's ``best.json``, :mod:`bench.tune`) the method is built from the tuned
+params, validated through its config like any params; with tuning off they are the configured ones.
 
 How a method is fitted and evaluated depends on the scenario kind (:mod:`bench.cells`); for top-N the
 method is fitted on ``train`` (``valid`` is passed for early stopping and nothing else) and ranks ALL
@@ -81,7 +85,14 @@ def _size(value: Any) -> int:
 
 
 def run_cell(
-    params: Params, *, scenario: str, method: str, seed: int, split: Path, out: Path
+    params: Params,
+    *,
+    scenario: str,
+    method: str,
+    seed: int,
+    split: Path,
+    out: Path,
+    tuned: Path | None = None,
 ) -> RunOutcome:
     """Fit and evaluate the cell ``(scenario, method, seed)``; see the module docstring."""
     params.validate()
@@ -89,6 +100,11 @@ def run_cell(
         raise ConfigError(f"{params.where('seeds')}: seed {seed} is not listed in {list(params.seeds)}")
     scenario_cfg = params.scenario(scenario)
     model = params.build_method(method)  # validates hyperparameters before any data is read
+    tuning = None
+    if tuned is not None:
+        from bench.tune import load_tuned
+
+        model, tuning = load_tuned(params, scenario=scenario, method=method, path=Path(tuned))
     data = Split.read(split)
     evaluation = params.evaluation
 
@@ -118,6 +134,8 @@ def run_cell(
         "hardware": provenance.hardware(),
         "started": _now(),
     }
+    if tuning is not None:
+        record["tuning"] = tuning
 
     per_user = topk = users = None
     try:

@@ -91,7 +91,7 @@ def test_adding_a_method_runs_only_new_cells(workspace, first_repro):
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     status = json.loads(_sh(["dvc", "status", "--json"], ws, env).stdout or "{}")
-    assert set(status) == {"run@ml100k-topn-itemknn-0", "report"}, status
+    assert set(status) == {"tune@ml100k-topn-itemknn", "run@ml100k-topn-itemknn-0", "report"}, status
 
     out = _sh(["dvc", "repro"], ws, env).stdout
     assert "Running stage 'run@ml100k-topn-itemknn-0'" in out
