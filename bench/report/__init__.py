@@ -27,88 +27,92 @@ from bench.config import Params
 from bench.report import figures, trec
 from bench.report.collect import collect_records
 from bench.report.significance import significance_table
-from bench.report.tables import aggregate, to_latex, to_markdown
+from bench.report.sections import NON_METRIC_COLUMNS, SECTIONS
+from bench.report.tables import aggregate, to_latex
 
 __all__ = ["build_report"]
 
 SIGNIFICANCE_NOTE = (
-    "† = significantly different from the scenario's reference (`ref`: the best method for top-N) "
+    "† = significantly different from the scenario's reference (`ref`: the best method for top-N, "
+    "`single_task` for multi-task, the best of `target_only`/`pooled`/`finetune` for cross-domain) "
     "by a paired two-sided t-test on per-user values (each user's value averaged over seeds), "
     "Holm-Bonferroni corrected within each (scenario, metric), p < 0.05; Wilcoxon signed-rank "
     "p-values and Cohen's d_z are in `significance.csv`."
 )
 
 
-def headline_metrics(params: Params) -> tuple[list[str], str]:
-    """The metrics shown in the tables (every metric at K=10, or the first K) and the primary one."""
-    ks = params.evaluation.ks
-    k = 10 if 10 in ks else ks[0]
-    shown = [f"{m}@{k}" for m in params.evaluation.metrics]
-    primary = f"ndcg@{k}" if f"ndcg@{k}" in shown else shown[0]
-    return shown, primary
-
-
 def build_report(params: Params, *, runs: Path, out: Path, splits: Path | None = None) -> Path:
     """Write everything listed in the module docstring into ``out``; returns ``results.md``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    runs = Path(runs)
     records = collect_records(params, runs)
-    all_metrics = [f"{m}@{k}" for m in params.evaluation.metrics for k in params.evaluation.ks]
-    extra = sorted(
+    metric_columns = sorted(
         c for c in records.columns
-        if "@" in c and c not in all_metrics and records[c].notna().any()
+        if c not in NON_METRIC_COLUMNS and pd.api.types.is_numeric_dtype(records[c])
     )
-    metrics = all_metrics + extra
-    table = aggregate(records, metrics)
-    shown, primary = headline_metrics(params)
-    sig = significance_table(records, Path(runs), shown)
-
-    figure_paths = []
-    for scenario in dict.fromkeys(records["scenario"]):
-        p = figures.bars_with_ci(sig, scenario, primary, out / "figures" / f"{scenario}-{primary.replace('@', '_at_')}.png")
-        c = figures.cost_frontier(table, scenario, primary, out / "figures" / f"{scenario}-cost.png")
-        figure_paths += [x for x in (p, c) if x is not None]
-
-    if splits is not None:
-        _write_trec(params, records, Path(runs), Path(splits), out / "trec")
-
+    table = aggregate(records, metric_columns)
     provenance = _provenance(params, records)
-    caption = (
-        f"Mean ± std over seeds {list(params.seeds)}; full ranking over all items, each user's train "
-        f"and validation items excluded."
-    )
+    commit = provenance["commits"][0][:10] if provenance["commits"] else "unknown"
     md = [
         "# Results",
         "",
-        caption + " Best mean per scenario and metric in **bold**, second in *italics*. " + SIGNIFICANCE_NOTE,
-        "Cost columns: mean fit and predict wall-clock seconds, peak resident memory of the run process, "
-        "learned parameters. Every metric at every cut-off: `results.csv`; every cell: `cells.csv`.",
+        f"Seeds {list(params.seeds)}; every table shows mean ± std over seeds. " + SIGNIFICANCE_NOTE,
+        "Cost columns: mean fit and predict wall-clock seconds, peak resident memory of the run "
+        "process, learned parameters. Every metric of every cell: `results.csv` (means/stds) and "
+        "`cells.csv` (one row per scenario × method × seed).",
         "",
-        to_markdown(table, shown, sig=sig, primary=primary),
     ]
+    tex: list[str] = []
+    sigs: list[pd.DataFrame] = []
+    figure_paths: list[Path] = []
+    tex_caption = (
+        r"Mean over seeds ($\pm$ std). Best in bold, second underlined. "
+        r"$^{\dagger}$: significantly different from the reference (ref) method, paired two-sided "
+        r"t-test on per-user values, Holm-corrected, $p<0.05$. " + f"Commit {commit}."
+    )
+
+    for section in SECTIONS:
+        part = records[records["kind"].isin(section.kinds)]
+        if part.empty:
+            continue
+        metrics, primary = section.metrics(params, records)
+        metrics = [m for m in metrics if m in records.columns]
+        if not metrics:
+            continue
+        primary = primary if primary in metrics else metrics[0]
+        sig = significance_table(part, runs, metrics)
+        sigs.append(sig)
+        sub = table[table["kind"].isin(section.kinds)]
+        md += [f"## {section.title}", ""]
+        md.append(section.markdown(params, records, sub, sig, metrics, primary))
+        for scenario in dict.fromkeys(part["scenario"]):
+            slug = primary.replace("@", "_at_")
+            for path in (
+                figures.bars_with_ci(sig, scenario, primary, out / "figures" / f"{scenario}-{slug}.png"),
+                figures.cost_frontier(sub, scenario, primary, out / "figures" / f"{scenario}-cost.png"),
+            ):
+                if path is not None:
+                    figure_paths.append(path)
+        figure_paths += section.figures(params, records, out / "figures")
+        tex.append(to_latex(sub, metrics, sig=sig, caption=tex_caption, label=f"tab:recx-{section.key}"))
+
+    if splits is not None:
+        _write_trec(params, records, runs, Path(splits), out / "trec")
+
     if figure_paths:
         md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in figure_paths] + [""]
     md.append(_incomplete(records))
     md.append(_provenance_md(provenance))
     (out / "results.md").write_text("\n".join(md).rstrip() + "\n")
-
-    tex_caption = (
-        r"Mean over seeds ($\pm$ std). Best in bold, second underlined. "
-        r"$^{\dagger}$: significantly different from the reference (ref) method, paired two-sided "
-        r"t-test on per-user values, Holm-corrected, $p<0.05$. "
-        + f"Commit {provenance['commits'][0][:10] if provenance['commits'] else 'unknown'}."
-    )
-    (out / "results.tex").write_text(to_latex(table, shown, sig=sig, caption=tex_caption, label="tab:recx"))
+    (out / "results.tex").write_text("\n".join(tex))
+    sig_all = pd.concat(sigs, ignore_index=True) if sigs else pd.DataFrame()
     table.to_csv(out / "results.csv", index=False, float_format="%.6g")
     records.drop(columns=["split_sha256", "versions", "hardware"], errors="ignore").to_csv(
         out / "cells.csv", index=False, float_format="%.6g"
     )
-    sig.to_csv(out / "significance.csv", index=False, float_format="%.6g")
-    payload = {
-        "results": _records(table),
-        "significance": _records(sig),
-        "provenance": provenance,
-    }
+    sig_all.to_csv(out / "significance.csv", index=False, float_format="%.6g")
+    payload = {"results": _records(table), "significance": _records(sig_all), "provenance": provenance}
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
     return out / "results.md"
 

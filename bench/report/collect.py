@@ -9,7 +9,10 @@ import pandas as pd
 
 from bench.config import Params
 
-__all__ = ["collect_records", "load_per_user"]
+__all__ = ["RUN_STAGES", "collect_records", "load_per_user"]
+
+#: scenario kind -> the dvc.yaml stage that runs its cells
+RUN_STAGES = {"topn": "run", "mtl": "run-mtl", "cdr_warm": "run-cdr-warm", "cdr_cold": "run-cdr-cold"}
 
 
 def collect_records(params: Params, runs: Path) -> pd.DataFrame:
@@ -19,15 +22,16 @@ def collect_records(params: Params, runs: Path) -> pd.DataFrame:
     rows = []
     for scenario, method, seed in params.cells():
         path = Path(runs) / scenario / method / str(seed) / "record.json"
+        kind = params.scenario(scenario).kind
         row: dict = {
             "scenario": scenario,
-            "kind": params.scenario(scenario).kind,
+            "kind": kind,
             "method": method,
             "seed": seed,
         }
         if not path.exists():
             row["status"] = "missing"
-            row["error"] = f"no record at {path}; run `dvc repro run@{scenario}-{method}-{seed}`"
+            row["error"] = f"no record at {path}; run `dvc repro {RUN_STAGES.get(kind, 'run')}@{scenario}-{method}-{seed}`"
         else:
             record = json.loads(path.read_text())
             row["status"] = record["status"]

@@ -26,6 +26,8 @@ def save(fig, path: Path) -> Path:
 
 def bars_with_ci(sig: pd.DataFrame, scenario: str, metric: str, path: Path) -> Path | None:
     """Horizontal bars of the per-user mean with its 95 % bootstrap CI, best at the top."""
+    if sig.empty:
+        return None
     rows = sig[(sig["scenario"] == scenario) & (sig["metric"] == metric)].sort_values("mean")
     if rows.empty:
         return None
@@ -43,6 +45,8 @@ def bars_with_ci(sig: pd.DataFrame, scenario: str, metric: str, path: Path) -> P
 
 def cost_frontier(table: pd.DataFrame, scenario: str, metric: str, path: Path) -> Path | None:
     """Accuracy (mean over seeds) against mean fit time, log scale; the Pareto frontier is drawn."""
+    if f"{metric}_mean" not in table:
+        return None
     rows = table[(table["scenario"] == scenario)].dropna(subset=[f"{metric}_mean", "fit_seconds_mean"])
     if rows.empty:
         return None

@@ -53,7 +53,8 @@ def significance_table(
         per_user = {m: loader(runs, records, scenario, m) for m in methods}
         per_user = {m: f for m, f in per_user.items() if f is not None}
         for metric in metrics:
-            values = {m: f[metric] for m, f in per_user.items() if metric in f}
+            values = {m: f[metric].dropna() for m, f in per_user.items() if metric in f}
+            values = {m: v for m, v in values.items() if len(v)}
             if not values:
                 continue
             ref = _reference(kind, values, metric)
@@ -71,7 +72,7 @@ def significance_table(
                     "ci_high": hi,
                 }
                 if ref is not None and method != ref:
-                    joined = pd.concat([series, values[ref]], axis=1, join="inner")
+                    joined = pd.concat([series, values[ref]], axis=1, join="inner").dropna()
                     test = stats.paired_test(joined.iloc[:, 0].to_numpy(), joined.iloc[:, 1].to_numpy())
                     row.update(
                         n_paired=test.n,

@@ -1,0 +1,144 @@
+"""One report section per scenario family: which metrics it tests and how its tables and figures
+look. Top-N uses the generic tables; multi-task and cross-domain add their own views
+(:mod:`bench.report.mtl`, :mod:`bench.report.cdr`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.config import Params
+from bench.report.tables import to_markdown
+
+__all__ = ["NON_METRIC_COLUMNS", "SECTIONS", "Section"]
+
+NON_METRIC_COLUMNS = frozenset(
+    {"seed", "n_evaluated_users", "dirty", "fit_seconds", "predict_seconds", "peak_rss_mb", "n_parameters"}
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    kinds: tuple[str, ...]
+    metrics: Callable[[Params, pd.DataFrame], tuple[list[str], str]]
+    markdown: Callable[..., str]
+    figures: Callable[[Params, pd.DataFrame, Path], list[Path]]
+
+
+def _k(params: Params) -> int:
+    ks = params.evaluation.ks
+    return 10 if 10 in ks else ks[0]
+
+
+def _topn_metrics(params: Params, records: pd.DataFrame) -> tuple[list[str], str]:
+    k = _k(params)
+    shown = [f"{m}@{k}" for m in params.evaluation.metrics]
+    return shown, f"ndcg@{k}"
+
+
+def _topn_markdown(params, records, table, sig, metrics, primary) -> str:
+    return (
+        "Full ranking over all items; each user's train and validation items excluded. Best mean per "
+        "scenario and metric in **bold**, second in *italics*.\n\n"
+        + to_markdown(table, metrics, sig=sig, primary=primary)
+    )
+
+
+def _no_figures(params, records, folder) -> list[Path]:
+    return []
+
+
+def _mtl_metrics(params: Params, records: pd.DataFrame) -> tuple[list[str], str]:
+    k = _k(params)
+    return ["click_auc", "like_auc", "ctcvr_auc", f"like_ndcg@{k}", "rating_rmse"], "like_auc"
+
+
+def _mtl_markdown(params, records, table, sig, metrics, primary) -> str:
+    from bench.report.mtl import mtl_table
+
+    parts = []
+    for scenario in dict.fromkeys(table["scenario"]):
+        parts += [f"### {scenario}", "", mtl_table(records, scenario=scenario), ""]
+        parts += [significance_markdown(sig, scenario, metrics), ""]
+    return "\n".join(parts)
+
+
+def _mtl_figures(params, records, folder) -> list[Path]:
+    from bench.report.mtl import mtl_tradeoff_figure
+
+    paths = []
+    ok = records[(records["kind"] == "mtl") & (records["status"] == "ok")]
+    for scenario in dict.fromkeys(ok["scenario"]):
+        if {"like_auc", "rating_rmse"} <= set(ok.columns):
+            paths.append(
+                mtl_tradeoff_figure(records, folder / f"{scenario}-tradeoff.png", scenario=scenario)
+            )
+    return paths
+
+
+def _cdr_metrics(params: Params, records: pd.DataFrame) -> tuple[list[str], str]:
+    k = _k(params)
+    candidates = [f"ndcg@{k}", f"recall@{k}", f"hr@{k}", f"sampled_hr@{k}", f"sampled_ndcg@{k}", "mae", "rmse"]
+    return candidates, f"ndcg@{k}"
+
+
+def _cdr_markdown(params, records, table, sig, metrics, primary) -> str:
+    from bench.report.cdr import cdr_table
+
+    body = cdr_table(records, params.scenarios)
+    body = body.replace("## Cross-domain transfer (target domain)\n\n", "")
+    parts = [body]
+    for scenario in dict.fromkeys(table["scenario"]):
+        parts += [f"Significance, {scenario}:", "", significance_markdown(sig, scenario, metrics), ""]
+    return "\n".join(parts)
+
+
+def _cdr_figures(params, records, folder) -> list[Path]:
+    from bench.report.cdr import cdr_beta_figure
+
+    path = cdr_beta_figure(records, folder / "cdr-gain-vs-beta.png", params.scenarios)
+    return [path] if path is not None else []
+
+
+def significance_markdown(sig: pd.DataFrame, scenario: str, metrics: list[str]) -> str:
+    """Compact table: per method and metric, the difference to the reference and the Holm-adjusted
+    t-test p-value (†: p < 0.05)."""
+    rows = sig[sig["scenario"] == scenario] if not sig.empty else sig
+    if rows.empty:
+        return "_No per-user values to test._"
+    shown = [m for m in metrics if m in set(rows["metric"])]
+    ref = rows["reference"].dropna().iloc[0] if rows["reference"].notna().any() else None
+    lines = [
+        f"Paired tests against `{ref}` (difference of per-user means, Holm-adjusted p):",
+        "",
+        "| method | " + " | ".join(shown) + " |",
+        "|---|" + "---:|" * len(shown),
+    ]
+    for method in dict.fromkeys(rows["method"]):
+        cells = []
+        for m in shown:
+            r = rows[(rows["method"] == method) & (rows["metric"] == m)]
+            if r.empty:
+                cells.append("—")
+            elif method == r["reference"].iloc[0]:
+                cells.append("ref")
+            elif pd.isna(r["t_pvalue_holm"].iloc[0]):
+                cells.append("—")
+            else:
+                mark = " †" if r["t_pvalue_holm"].iloc[0] < 0.05 else ""
+                cells.append(f"{r['mean_diff'].iloc[0]:+.4f} (p={r['t_pvalue_holm'].iloc[0]:.3g}){mark}")
+        lines.append(f"| `{method}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("topn", "Top-N recommendation", ("topn",), _topn_metrics, _topn_markdown, _no_figures),
+    Section("mtl", "Multi-task learning", ("mtl",), _mtl_metrics, _mtl_markdown, _mtl_figures),
+    Section("cdr", "Cross-domain transfer (target domain)", ("cdr_warm", "cdr_cold"), _cdr_metrics,
+            _cdr_markdown, _cdr_figures),
+)
