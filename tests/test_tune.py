@@ -363,3 +363,19 @@ def test_run_with_tuning_off_uses_the_configured_block(tmp_path, split):
     outcome = run_cell(params, scenario="toy-topn", method="ease", seed=0, split=split, out=tmp_path / "run", tuned=tmp_path / "t" / "best.json")
     assert outcome.ok and outcome.record["params"] == {"reg": 50.0}
     assert outcome.record["tuning"]["params_source"] == "configured"
+
+
+def test_tuning_table_shows_budget_default_and_tuned(tmp_path, split):
+    from bench.report.tuning import tuning_table
+
+    result = _tune(tmp_path, split, "ease", out="tuning/toy-topn/ease")
+    params = _params(tmp_path)
+    md = tuning_table(params, tmp_path / "tuning")
+    assert "## Tuning" in md and "4 trials" in md and "seed 0" in md
+    row = next(line for line in md.splitlines() if line.startswith("| `ease`"))
+    assert f"{result.best['default_valid']:.4f}" in row and f"{result.best['best_valid']:.4f}" in row
+    assert "| 4 (4 / 0 / 0) |" in row
+    assert next(line for line in md.splitlines() if line.startswith("| `mf`")) == "| `mf` | missing | | | | | |"
+    assert md == tuning_table(params, tmp_path / "tuning")  # deterministic
+    off = tuning_table(_params(tmp_path, lambda r: r["tuning"].update(n_trials=0)), tmp_path / "tuning")
+    assert "Tuning was off" in off
