@@ -5,7 +5,9 @@ Checks:
 * every index lies in the declared index space;
 * ``temporal_global``: every train interaction is strictly earlier than every valid one, and every
   valid one earlier than or at the same time as every test one (no future in train);
-* ``leave_last_out``: per user, no train interaction is later than that user's valid/test ones.
+* ``leave_last_out``: per user, no train interaction is later than that user's valid/test ones;
+* ``cdr_warm`` / ``cdr_cold``: :func:`bench.splits.cdr.audit_cdr` (cold-start users have NO
+  target-domain interaction in train; evaluation rows and saved candidates are target items).
 """
 
 from __future__ import annotations
@@ -67,6 +69,10 @@ def audit_split(split: Split) -> dict[str, int | bool]:
         from bench.splits.mtl import audit_mtl
 
         checks.update(audit_mtl(split))
+    if split.meta.get("kind") in ("cdr_warm", "cdr_cold"):  # cold users: no target item in train
+        from bench.splits.cdr import audit_cdr
+
+        checks.update(audit_cdr(split))
     return checks
 
 

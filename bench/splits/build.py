@@ -8,6 +8,7 @@ from bench.atomic import staged_dir
 from bench.config import Scenario
 from bench.data.tables import PreparedDataset
 from bench.splits.audit import audit_split
+from bench.splits.cdr import split_cdr_cold, split_cdr_warm
 from bench.splits.mtl import split_mtl
 from bench.splits.topn import split_topn
 from bench.splits.types import Split, sha256_file
@@ -16,6 +17,8 @@ __all__ = ["build_split"]
 
 _KINDS = {"topn": split_topn}
 _KINDS["mtl"] = split_mtl
+_KINDS["cdr_warm"] = split_cdr_warm
+_KINDS["cdr_cold"] = split_cdr_cold
 
 
 def build_split(scenario: Scenario, *, prepared: Path, out: Path) -> Split:

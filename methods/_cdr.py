@@ -1,0 +1,351 @@
+"""Shared plumbing of the cross-domain methods (``methods/cdr_*.py``).
+
+* :class:`CDRConfig` — the fields every CDR method shares (``embedding_size``, ``epochs``,
+  ``learning_rate``, ``reg``, ``batch_size``, ``patience``, ``device`` ...);
+* :class:`DomainPairs` — one domain's training pairs on the device, with vectorised BPR batches;
+* :func:`joint_steps` — one epoch over several domains at once: every step takes a slice of each
+  domain's shuffled pairs, so each domain's pairs are all visited once per epoch;
+* :func:`holdout` / :func:`single_domain_validation` — early stopping for single-domain sub-models
+  whose users are absent from the target validation part (cold-start splits);
+* :func:`train_mf` — BPR matrix factorisation of one domain (the building block of ``target_only``,
+  ``finetune``, ``emcdr``, ``ptupcdr``), early-stopped with :func:`methods._torch.train_epochs`;
+* :class:`DotScorer` — ``score(users) = user_factors_[users] @ item_factors_.T`` for methods whose
+  final model is a dot product over target items;
+* :func:`sparse_tensor` / :class:`SymmetricSpMM` — sparse adjacency on the device and ``A @ X`` with
+  the cheap symmetric backward, for the graph methods.
+
+All randomness comes from the ``torch.Generator`` made from the ``rng`` passed to ``fit``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from bench.cdr import CDRData
+from bench.interactions import Interactions
+from bench.methods import Categorical, Config, FloatRange, check_users
+from methods import _torch as T
+
+__all__ = [
+    "CDRConfig",
+    "DomainPairs",
+    "DotScorer",
+    "adam",
+    "SymmetricSpMM",
+    "holdout",
+    "joint_steps",
+    "rows",
+    "run_steps",
+    "single_domain_validation",
+    "sparse_tensor",
+    "train_mf",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CDRConfig(Config):
+    """Fields shared by every cross-domain method.
+
+    Attributes:
+        embedding_size: dimension of user and item embeddings.
+        epochs: maximum passes over the training pairs (per training stage).
+        learning_rate: Adam step size.
+        reg: L2 weight on the batch's embeddings (``reg * 0.5 * sum of squares / batch``).
+        batch_size: target-domain training pairs per gradient step (other domains take a
+            proportional slice, see :func:`joint_steps`).
+        patience: validation evaluations without improvement before stopping early.
+        eval_every: epochs between validation evaluations (NDCG@10, full target ranking).
+        init_std: standard deviation of the normal initialisation of embeddings.
+        device: ``auto`` (cuda if available, else cpu), ``cpu`` or ``cuda``.
+        num_threads: torch intra-op threads during fit/score; 0 keeps torch's default. Default 1:
+            these models train in many small steps, which are latency-bound; on shared cores extra
+            OpenMP threads mostly wait for each other (measured: 5-8x slower epochs with 2 threads
+            on a loaded 2-core machine). Run cells in parallel instead.
+    """
+
+    embedding_size: int = 64
+    epochs: int = 200
+    learning_rate: float = 5e-3
+    reg: float = 1e-4
+    batch_size: int = 2048
+    patience: int = 5
+    eval_every: int = 1
+    init_std: float = 0.1
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int = 1
+
+    search_space: ClassVar = {
+        "embedding_size": Categorical((32, 64, 128)),
+        "learning_rate": FloatRange(1e-4, 1e-1, log=True),
+        "reg": FloatRange(1e-6, 1e-2, log=True),
+    }
+
+    def __post_init__(self) -> None:
+        T.check_common(self)
+        if not self.init_std > 0:
+            raise ValueError(f"init_std must be > 0, got {self.init_std}")
+
+
+# ----------------------------------------------------------------------------- data on the device
+class DomainPairs:
+    """One domain's distinct training pairs as device tensors (users, items, sorted keys)."""
+
+    def __init__(self, inter: Interactions, device: torch.device):
+        self.users, self.items, self.keys = T.interaction_tensors(inter, device)
+        self.n_items = inter.n_items
+        self.n = int(self.users.numel())
+
+    def batch(self, idx: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(users, positives, one sampled negative each)`` of the pairs at ``idx``."""
+        u = self.users[idx]
+        return u, self.items[idx], T.sample_negatives(u, self.keys, self.n_items, gen)
+
+
+def joint_steps(
+    sizes: list[int], batch_size: int, gen: torch.Generator, device: torch.device, *, lead: int = 0
+) -> list[list[torch.Tensor]]:
+    """Index slices of one epoch over several domains: ``ceil(sizes[lead] / batch_size)`` steps, each
+    with a slice of every domain's own random permutation (domain ``d`` gets about
+    ``sizes[d] / n_steps`` pairs per step), so every pair of every domain is visited once."""
+    n_steps = max(1, math.ceil(max(sizes[lead], 1) / batch_size))
+    perms = [torch.randperm(n, generator=gen, device=device) for n in sizes]
+    steps = []
+    for s in range(n_steps):
+        steps.append([p[(len(p) * s) // n_steps : (len(p) * (s + 1)) // n_steps] for p in perms])
+    return steps
+
+
+def run_steps(
+    steps: list, loss_fn: Callable[..., torch.Tensor], opt: torch.optim.Optimizer
+) -> float:
+    """Run one epoch of ``loss_fn(*step)`` + Adam steps; returns the mean loss per step."""
+    total = torch.zeros(())
+    for step in steps:
+        loss = loss_fn(*step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.detach().cpu()
+    return float(total) / max(len(steps), 1)
+
+
+def rows(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``table[idx]`` through ``index_select``: on CPU its backward is several times faster than
+    advanced indexing's (``index_put_`` with accumulation)."""
+    return table.index_select(0, idx)
+
+
+def adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
+    """Adam with the fused kernel (one pass over all parameters; many times faster than the
+    per-tensor loop on CPU for embedding tables); plain Adam where fused is unavailable."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # pragma: no cover - device without fused Adam
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+def l2(reg: float, batch: int, *tensors: torch.Tensor) -> torch.Tensor:
+    """``reg * 0.5 * sum of squares / batch`` (the LightGCN reference regulariser)."""
+    return reg * 0.5 * sum(t.square().sum() for t in tensors) / max(batch, 1)
+
+
+# ----------------------------------------------------------------------------- validation
+def holdout(
+    inter: Interactions, rng: np.random.Generator, *, min_items: int = 3
+) -> tuple[Interactions, Interactions]:
+    """Split one random interaction off every user with at least ``min_items`` (vectorised):
+    returns ``(rest, held)``, both in ``inter``'s index space."""
+    m = inter.matrix.tocsr()
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    cols = m.indices
+    deg = np.diff(m.indptr)
+    priority = rng.random(rows.size)
+    order = np.lexsort((-priority, rows))
+    first = np.r_[True, rows[order][1:] != rows[order][:-1]] if rows.size else np.zeros(0, bool)
+    chosen = order[first]
+    chosen = chosen[deg[rows[chosen]] >= min_items]
+    mask = np.zeros(rows.size, dtype=bool)
+    mask[chosen] = True
+    shape = m.shape
+
+    def build(sel: np.ndarray) -> Interactions:
+        mat = sp.csr_matrix((np.ones(int(sel.sum()), np.float32), (rows[sel], cols[sel])), shape=shape)
+        mat.sort_indices()
+        import pandas as pd
+
+        return Interactions(matrix=mat, frame=pd.DataFrame({"user": rows[sel], "item": cols[sel]}))
+
+    return build(~mask), build(mask)
+
+
+def single_domain_validation(
+    train: Interactions, valid: Interactions | None, rng: np.random.Generator
+) -> tuple[Interactions, Interactions | None]:
+    """Early-stopping data of a single-domain sub-model: the given ``valid`` restricted to users who
+    have training rows in this domain; when none has (cold-start splits: every valid user is cold),
+    a holdout of one interaction per user carved from ``train`` (returns the reduced train)."""
+    if valid is not None and valid.nnz:
+        has = np.diff(train.matrix.indptr) > 0
+        keep = sp.diags(has.astype(np.float32)) @ valid.matrix
+        keep = sp.csr_matrix(keep)
+        keep.eliminate_zeros()
+        if keep.nnz:
+            return train, Interactions(matrix=keep, frame=valid.frame)
+    return holdout(train, rng)
+
+
+# ----------------------------------------------------------------------------- matrix factorisation
+class Factors(torch.nn.Module):
+    """User and item embedding tables, normally initialised from the generator."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, std: float, device, gen):
+        super().__init__()
+        self.user = torch.nn.Parameter(torch.empty(n_users, dim, device=device))
+        self.item = torch.nn.Parameter(torch.empty(n_items, dim, device=device))
+        torch.nn.init.normal_(self.user, std=std, generator=gen)
+        torch.nn.init.normal_(self.item, std=std, generator=gen)
+
+
+def train_mf(
+    train: Interactions,
+    valid: Interactions | None,
+    cfg: CDRConfig,
+    gen: torch.Generator,
+    device: torch.device,
+    *,
+    method: str,
+    init_user: torch.Tensor | None = None,
+) -> tuple[np.ndarray, np.ndarray, T.TrainingLog]:
+    """BPR matrix factorisation of one domain (Rendle et al., 2009), Adam, early stopping on
+    ``valid`` (NDCG@10 full ranking). ``init_user`` replaces the random user initialisation
+    (fine-tuning). Returns ``(user_factors, item_factors, log)`` as float32 numpy arrays."""
+    pairs = DomainPairs(train, device)
+    model = Factors(train.n_users, train.n_items, cfg.embedding_size, cfg.init_std, device, gen)
+    if init_user is not None:
+        with torch.no_grad():
+            model.user.copy_(init_user)
+    opt = adam(model.parameters(), cfg.learning_rate)
+
+    def loss_fn(idx: torch.Tensor) -> torch.Tensor:
+        u, i, j = pairs.batch(idx, gen)
+        pu, qi, qj = rows(model.user, u), rows(model.item, i), rows(model.item, j)
+        return T.bpr_loss((pu * qi).sum(1), (pu * qj).sum(1)) + l2(cfg.reg, idx.numel(), pu, qi, qj)
+
+    def run_epoch(epoch: int) -> float:
+        if pairs.n == 0:
+            return 0.0
+        return run_steps([s for s in joint_steps([pairs.n], cfg.batch_size, gen, device)], loss_fn, opt)
+
+    def build_score_fn() -> T.ScoreFn:
+        return lambda u: T.dot_scores(model.user.detach(), model.item.detach(), u, device)
+
+    evaluate = T.validation_evaluator(build_score_fn, train=train, valid=valid, method=method)
+    log = T.train_epochs(
+        model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
+        patience=cfg.patience, method=method,
+    )
+    return (
+        model.user.detach().cpu().numpy().copy(),
+        model.item.detach().cpu().numpy().copy(),
+        log,
+    )
+
+
+def pretrain_domains(
+    data: CDRData, valid: Interactions | None, cfg: CDRConfig, rng: np.random.Generator,
+    gen: torch.Generator, device: torch.device, *, method: str,
+) -> dict[str, np.ndarray | T.TrainingLog]:
+    """Independent BPR-MF of each domain (EMCDR / PTUPCDR step 1): the source early-stopped on a
+    one-item-per-user holdout of the source, the target on :func:`single_domain_validation`."""
+    s_train, s_valid = holdout(data.source, rng)
+    us, vs, log_s = train_mf(s_train, s_valid, cfg, gen, device, method=f"{method} (source MF)")
+    t_train, t_valid = single_domain_validation(data.target, valid, rng)
+    ut, vt, log_t = train_mf(t_train, t_valid, cfg, gen, device, method=f"{method} (target MF)")
+    return {"user_s": us, "item_s": vs, "user_t": ut, "item_t": vt, "log_s": log_s, "log_t": log_t}
+
+
+# ----------------------------------------------------------------------------- scoring
+class DotScorer:
+    """``score(users) = user_factors_[users] @ item_factors_.T`` over the target items (float32)."""
+
+    config: CDRConfig
+    method_name: str
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        users = check_users(users, self.user_factors_.shape[0], self.method_name)
+        device = T.resolve_device(self.config.device)
+        with T.num_threads(self.config.num_threads), torch.no_grad():
+            return T.dot_scores(
+                torch.from_numpy(self.user_factors_).to(device),
+                torch.from_numpy(self.item_factors_).to(device),
+                users,
+                device,
+            )
+
+
+def has_rows(inter: Interactions) -> np.ndarray:
+    """Boolean per user: has at least one interaction."""
+    return np.diff(inter.matrix.indptr) > 0
+
+
+# ----------------------------------------------------------------------------- sparse graphs
+def sparse_tensor(m: sp.spmatrix, device: torch.device) -> torch.Tensor:
+    """A scipy matrix as a torch sparse CSR tensor (float32) on ``device``."""
+    m = sp.csr_matrix(m, dtype=np.float32)
+    m.sort_indices()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta state"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(np.int64)),
+            torch.from_numpy(m.indices.astype(np.int64)),
+            torch.from_numpy(m.data.astype(np.float32)),
+            size=m.shape,
+            device=device,
+            check_invariants=False,
+        )
+
+
+class SymmetricSpMM(torch.autograd.Function):
+    """``A @ X`` for a constant symmetric sparse ``A``; the gradient is ``A @ G``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        ctx.a = a
+        return torch.sparse.mm(a, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return torch.sparse.mm(ctx.a, grad), None
+
+
+class SpMM(torch.autograd.Function):
+    """``A @ X`` for a constant sparse ``A`` with its transpose ``At`` precomputed (backward
+    ``At @ G``), avoiding torch's transposition of ``A`` on every step."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, a: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+        ctx.at = at
+        return torch.sparse.mm(a, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return torch.sparse.mm(ctx.at, grad), None, None
+
+
+def row_normalized(m: sp.spmatrix) -> sp.csr_matrix:
+    """``D^-1 M`` (rows summing to 1; empty rows stay zero), float32 CSR."""
+    m = sp.csr_matrix(m, dtype=np.float32, copy=True)
+    m.data[:] = 1.0
+    deg = np.asarray(m.sum(axis=1)).ravel()
+    inv = np.zeros_like(deg)
+    np.divide(1.0, deg, out=inv, where=deg > 0)
+    return (sp.diags(inv.astype(np.float32)) @ m).tocsr()
