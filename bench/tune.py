@@ -25,7 +25,8 @@ Untuned baselines make new methods look good (Ferrari Dacrema et al., RecSys 201
 Outputs in ``artifacts/tuning/<scenario>/<method>/``:
 
 * ``best.json`` — ``params`` (the best trial's values merged over the configured block: what ``run``
-  uses), ``configured``, ``best_valid``, ``default_valid`` (trial 0), ``best_trial``, the budget
+  uses), ``params_source`` (``tuned``, or ``configured`` when tuning is off or trial 0 won),
+  ``configured``, ``best_valid``, ``default_valid`` (trial 0), ``best_trial``, the budget
   (``n_trials``, ``timeout_seconds``), trial counts, the search space, sampler and pruner settings
   with their seed and the Optuna version;
 * ``trials.csv`` — one row per trial: ``number``, ``state`` (COMPLETE, PRUNED, FAIL), ``value`` (the
@@ -276,7 +277,7 @@ def tune_cell(params: Params, *, scenario: str, method: str, split: Path, out: P
     counts = trials["state"].value_counts()
     best.update(
         params=tuned,
-        params_source="tuned",
+        params_source="configured" if winner.number == 0 else "tuned",
         best_trial=winner.number,
         best_valid=float(winner.value),
         default_valid=(
@@ -482,7 +483,7 @@ def load_tuned(
         "default_valid": best.get("default_valid"),
         "best_valid": best.get("best_valid"),
         "best_trial": best.get("best_trial"),
-        "params_source": "configured" if off else "tuned",
+        "params_source": "configured" if off else best.get("params_source", "tuned"),
     }
     if off:
         return configured, info

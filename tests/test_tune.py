@@ -348,7 +348,8 @@ def test_run_uses_tuned_params_and_records_the_tuning(tmp_path, split):
     assert outcome.ok
     assert outcome.record["params"] == best["params"]
     assert outcome.record["tuning"]["n_trials"] == 4
-    assert outcome.record["tuning"]["params_source"] == "tuned"
+    expected = "configured" if best["best_trial"] == 0 else "tuned"  # trial 0 = configured block
+    assert outcome.record["tuning"]["params_source"] == best["params_source"] == expected
     assert outcome.record["tuning"]["best_valid"] == best["best_valid"] >= outcome.record["tuning"]["default_valid"]
 
     stale = _params(tmp_path, lambda r: r["methods"]["ease"].update(reg=7.0))
@@ -379,3 +380,15 @@ def test_tuning_table_shows_budget_default_and_tuned(tmp_path, split):
     assert md == tuning_table(params, tmp_path / "tuning")  # deterministic
     off = tuning_table(_params(tmp_path, lambda r: r["tuning"].update(n_trials=0)), tmp_path / "tuning")
     assert "Tuning was off" in off
+
+
+def test_tuned_profile_gives_every_baseline_the_same_budget():
+    from tests.conftest import REPO_ROOT
+
+    params = load_params(REPO_ROOT / "profiles" / "tuned.yaml")
+    params.validate()
+    assert params.tuning.n_trials > 0 and params.tuning.metric == "ndcg@10"
+    baselines = {"random", "pop", "itemknn", "puresvd", "ease", "als", "bpr", "mf", "multvae", "lightgcn"}
+    assert set(params.grids["topn"].methods) == baselines
+    for path in (REPO_ROOT / "params.yaml", REPO_ROOT / "profiles" / "ci.yaml"):
+        assert load_params(path).tuning.n_trials == 0  # tuning stays opt-in
