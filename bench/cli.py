@@ -105,7 +105,10 @@ def _cmd_report(args: argparse.Namespace) -> None:
     from bench.report import build_report
 
     params = load_params(Path(args.params))
-    build_report(params, runs=Path(args.runs), out=Path(args.out), splits=Path(args.splits))
+    build_report(
+        params, runs=Path(args.runs), out=Path(args.out), splits=Path(args.splits),
+        tuning=Path(args.tuning),
+    )
 
 
 def _cmd_check(args: argparse.Namespace) -> None:
@@ -170,6 +173,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default=str(DEFAULT_PARAMS))
     sp.add_argument("--runs", default="artifacts/runs")
     sp.add_argument("--splits", default="artifacts/splits")
+    sp.add_argument("--tuning", default="artifacts/tuning")
     sp.add_argument("--out", default="reports")
 
     sp = add("check", _cmd_check, "validate params.yaml without running anything")

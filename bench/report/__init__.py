@@ -41,7 +41,9 @@ SIGNIFICANCE_NOTE = (
 )
 
 
-def build_report(params: Params, *, runs: Path, out: Path, splits: Path | None = None) -> Path:
+def build_report(
+    params: Params, *, runs: Path, out: Path, splits: Path | None = None, tuning: Path | None = None
+) -> Path:
     """Write everything listed in the module docstring into ``out``; returns ``results.md``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -100,6 +102,10 @@ def build_report(params: Params, *, runs: Path, out: Path, splits: Path | None =
     if splits is not None:
         _write_trec(params, records, runs, Path(splits), out / "trec")
 
+    if tuning is not None:
+        from bench.report.tuning import tuning_table
+
+        md.append(tuning_table(params, Path(tuning)))
     if figure_paths:
         md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in figure_paths] + [""]
     md.append(_incomplete(records))
