@@ -13,7 +13,19 @@ from bench.cdr import CDRData
 from bench.interactions import Interactions
 from bench.methods import Categorical, check_users, register
 from methods import _torch as T
-from methods._cdr import adam, CDRConfig, DomainPairs, SpMM, joint_steps, l2, row_normalized, rows, run_steps, sparse_tensor
+from methods._cdr import (
+    CDRConfig,
+    DomainPairs,
+    SpMM,
+    adam,
+    joint_steps,
+    l2,
+    row_normalized,
+    rows,
+    run_steps,
+    sparse_tensor,
+    subsample_users,
+)
 
 __all__ = ["CoNet", "CoNetConfig"]
 
@@ -24,11 +36,16 @@ class CoNetConfig(CDRConfig):
     layers: widths of each tower's hidden layers (the cross units connect every pair of layers).
     score_batch_users: users per chunk when scoring all target items (bounds memory at
         ``score_batch_users x n_target_items x layers[0]`` floats).
+    valid_users: early stopping ranks the target items for at most this many validation users,
+        drawn once from the fit generator (0 = all). Full ranking costs an MLP pass per (user, item)
+        pair here (about 4 * sum of consecutive layer-width products per pair), so validating every
+        user every epoch would dominate training; the TEST evaluation always ranks for all users.
     """
 
     embedding_size: int = 32
     layers: tuple[int, ...] = (32, 16, 8)
     score_batch_users: int = 64
+    valid_users: int = 1000
 
     search_space: ClassVar = {
         **CDRConfig.search_space,
@@ -39,6 +56,8 @@ class CoNetConfig(CDRConfig):
         super().__post_init__()
         if not self.layers or any(w < 1 for w in self.layers):
             raise ValueError(f"layers must list positive widths, got {list(self.layers)}")
+        if self.valid_users < 0:
+            raise ValueError(f"valid_users must be >= 0 (0 = all), got {self.valid_users}")
         if self.score_batch_users < 1:
             raise ValueError(f"score_batch_users must be >= 1, got {self.score_batch_users}")
 
@@ -149,7 +168,9 @@ class CoNet:
                 ms = ms.detach()
                 return lambda u: _score(model, ms, u, n_t, cfg.score_batch_users, device)
 
-            evaluate = T.validation_evaluator(build_score_fn, train=data.target, valid=valid, method="conet")
+            evaluate = T.validation_evaluator(
+                build_score_fn, train=data.target, valid=subsample_users(valid, cfg.valid_users, rng), method="conet"
+            )
             self.training_log_ = T.train_epochs(
                 model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
                 patience=cfg.patience, method="conet",

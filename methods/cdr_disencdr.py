@@ -31,6 +31,10 @@ class DisenCDRConfig(CDRConfig):
     reg: Adam weight decay on all parameters (the reference code's ``weight_decay``).
     warmup_epochs: initial epochs that train only the domain-specific encoders (as the reference
         code's first 10 epochs); they run before early stopping starts.
+    kl_weight: multiplies every KL term (1 = the paper's objective). Default 0.01, chosen on the
+        VALIDATION NDCG@10 of ml100k-genre-warm (0.110 vs 0.078 at 1.0) and disencdr-sport-phone-warm
+        (0.0202 vs 0.0139): with our standard-normal prior (see the class docstring) the full-weight
+        KL pulls the posterior means to zero and the ranking collapses.
     """
 
     batch_size: int = 4096
@@ -39,6 +43,7 @@ class DisenCDRConfig(CDRConfig):
     dropout: float = 0.3
     leaky: float = 0.1
     warmup_epochs: int = 5
+    kl_weight: float = 0.01
 
     search_space: ClassVar = {
         **CDRConfig.search_space,
@@ -55,6 +60,8 @@ class DisenCDRConfig(CDRConfig):
             raise ValueError(f"beta must be in [0, 1], got {self.beta}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.kl_weight < 0:
+            raise ValueError(f"kl_weight must be >= 0, got {self.kl_weight}")
         if self.warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}")
 
@@ -296,7 +303,7 @@ class DisenCDR(DotScorer):
 
             def loss_fn(idx_t: torch.Tensor, idx_s: torch.Tensor) -> torch.Tensor:
                 us, is_, ut, it, kl = model(gs, gt, rate, has_t, cfg, gen, shared=phase["shared"], sample=True)
-                return bce(ut, it, tgt, idx_t) + bce(us, is_, src, idx_s) + kl
+                return bce(ut, it, tgt, idx_t) + bce(us, is_, src, idx_s) + cfg.kl_weight * kl
 
             def run_epoch(epoch: int) -> float:
                 return run_steps(joint_steps([tgt.n, src.n], cfg.batch_size, gen, device), loss_fn, opt)

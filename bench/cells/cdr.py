@@ -19,7 +19,9 @@ only) and must return ``(len(users), n_target_items)`` finite scores from ``scor
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -59,6 +61,31 @@ def run_cdr(model, split, evaluation: Evaluation, *, seed: int, method: str) -> 
         raise MethodError(f"{method}: fit() must return self (it returned {type(fitted).__name__})")
 
     t0 = time.perf_counter()
+    with _threads(model):
+        return _evaluate(model, split, data, evaluation, method, users, exclude, truth, popularity,
+                         valid_frame, test_frame, fit_seconds, t0)
+
+
+@contextlib.contextmanager
+def _threads(model) -> Iterator[None]:
+    """Evaluate with the method's own ``num_threads`` setting (when it has one, > 0): on shared cores
+    extra OpenMP threads in the batched scoring and top-k mostly wait for each other."""
+    n = int(getattr(getattr(model, "config", None), "num_threads", 0) or 0)
+    if n <= 0:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _evaluate(model, split, data, evaluation, method, users, exclude, truth, popularity, valid_frame,
+              test_frame, fit_seconds, t0) -> CellResult:
     full = evaluate_topn(
         model,
         users=users,
