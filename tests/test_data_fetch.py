@@ -374,3 +374,17 @@ def test_ml1m_missing_ratings_offline_is_a_clear_error(mirror, tmp_path, monkeyp
 def test_missing_mirror_folder_is_an_error(tmp_path):
     with pytest.raises(FetchError, match="RECX_DATA_MIRROR"):
         fetch_dataset("ml-100k", sources=SOURCES, out=tmp_path / "o", mirror=tmp_path / "nope", lock=tmp_path / "l")
+
+
+def test_server_error_names_file_and_leaves_nothing(server, tmp_path):
+    """An HTTP error status (here 404 from the loopback server) is a FetchError naming the file and
+    the URL, never a traceback from the HTTP stack, and leaves nothing behind."""
+    sources = _toy_sources(tmp_path, _url(server, "/gone/toy.zip"))
+    out = tmp_path / "raw" / "toy"
+    with pytest.raises(FetchError) as err:
+        fetch_dataset("toy", sources=sources, out=out, mirror=None, lock=tmp_path / "lock", retries=0,
+                      progress=False)
+    msg = str(err.value)
+    assert "toy.zip" in msg and _url(server, "/gone/toy.zip") in msg
+    assert "404" in msg or "Not Found" in msg
+    _assert_nothing_partial(out)
