@@ -1,9 +1,9 @@
 """Cross-domain report pieces: a transfer table per domain pair and the gain-vs-beta figure.
 
-Both take the run records as collected by :func:`bench.report.collect.collect_records` (one row per
-cell with ``scenario``, ``kind``, ``method``, ``seed``, ``status`` and the summary metric columns) —
-or a list of ``record.json`` dicts — plus the scenario settings (``params.scenarios``), which say
-each scenario's dataset, source, target, split and beta::
+Both take the run records as collected by :func:`bench.report.collect.collect_records` (one row
+per cell with ``scenario``, ``kind``, ``method``, ``seed``, ``status`` and the summary metric
+columns) — or a list of ``record.json`` dicts — plus the scenario settings
+(``params.scenarios``), which say each scenario's dataset, source, target, split and beta::
 
     from bench.report.cdr import cdr_table, cdr_beta_figure
     records = collect_records(params, Path("artifacts/runs"))
@@ -35,7 +35,9 @@ RATING = ("mae", "rmse")
 LOWER_IS_BETTER = {"mae", "rmse"}
 
 
-def cdr_frame(records: pd.DataFrame | Iterable[Mapping[str, Any]], scenarios: Mapping[str, Any]) -> pd.DataFrame:
+def cdr_frame(
+    records: pd.DataFrame | Iterable[Mapping[str, Any]], scenarios: Mapping[str, Any]
+) -> pd.DataFrame:
     """The ok CDR cells as a frame with the scenario settings joined (``dataset``, ``source``,
     ``target``, ``split``, ``beta``, ``pair``)."""
     if isinstance(records, pd.DataFrame):
@@ -90,10 +92,10 @@ def cdr_table(
     sampled_metrics: Sequence[str] = SAMPLED,
     references: Sequence[str] = ("target_only", "pooled"),
 ) -> str:
-    """Markdown: one section per domain pair, one table per scenario of that pair; rows are methods,
-    columns the target-domain full-ranking metrics, the sampled-protocol metrics (and MAE/RMSE where
-    present) as mean ± std over seeds, then the gain of ``metric`` and of ``sampled_<metric>``... over
-    each reference method. The best mean of every column is bold."""
+    """Markdown: one section per domain pair, one table per scenario of that pair; rows are
+    methods, columns the target-domain full-ranking metrics, the sampled-protocol metrics (and
+    MAE/RMSE where present) as mean ± std over seeds, then the gains of ``metric`` and of
+    ``sampled_<metric>`` over each reference method. The best mean of every column is bold."""
     frame = cdr_frame(records, scenarios)
     if frame.empty:
         return "_No completed cross-domain runs._\n"
@@ -106,24 +108,33 @@ def cdr_table(
             if np.isfinite(first["beta"]):
                 desc += f", beta {first['beta']:g}"
             out += [f"**{scenario}** ({desc}; seeds: {sframe['seed'].nunique()})", ""]
-            out += _scenario_table(sframe, metric, full_metrics, sampled_metrics, references, first["kind"])
+            out += _scenario_table(
+                sframe, metric, full_metrics, sampled_metrics, references, first["kind"]
+            )
             out.append("")
     out.append(
-        "Full ranking: all target items, each user's target train+valid items excluded. Sampled: the "
-        "positive vs the split's saved negatives (pessimistic ties), mean over test pairs. MAE/RMSE: "
-        "affine read-out of the scores fitted on validation pairs. Gain: relative difference of seed "
-        "means. In cdr_cold scenarios target_only cannot score the cold-start users (constant scores), "
-        "so gains over it are not meaningful (marked ‡); compare with pooled."
+        "Full ranking: all target items, each user's target train+valid items excluded. "
+        "Sampled: the positive vs the split's saved negatives (pessimistic ties), mean over test "
+        "pairs. MAE/RMSE: affine read-out of the scores fitted on validation pairs. Gain: "
+        "relative difference of seed means. In cdr_cold scenarios target_only cannot score the "
+        "cold-start users (constant scores), so gains over it are not meaningful (marked ‡); "
+        "compare with pooled."
     )
     return "\n".join(out) + "\n"
 
 
 def _scenario_table(sframe, metric, full_metrics, sampled_metrics, references, kind) -> list[str]:
-    present = [m for m in (*full_metrics, *sampled_metrics, *RATING) if m in sframe.columns and sframe[m].notna().any()]
+    present = [
+        m
+        for m in (*full_metrics, *sampled_metrics, *RATING)
+        if m in sframe.columns and sframe[m].notna().any()
+    ]
     stats = sframe.groupby("method")[present].agg(["mean", "std"])
     means = {m: stats[(m, "mean")] for m in present}
     best = {
-        m: (means[m].idxmin() if m in LOWER_IS_BETTER else means[m].idxmax()) for m in present if means[m].notna().any()
+        m: (means[m].idxmin() if m in LOWER_IS_BETTER else means[m].idxmax())
+        for m in present
+        if means[m].notna().any()
     }
     gain_metrics = [m for m in (metric, f"sampled_{metric}") if m in present]
     header = ["method", *present] + [f"Δ{g} vs {r}" for r in references for g in gain_metrics]
@@ -132,7 +143,9 @@ def _scenario_table(sframe, metric, full_metrics, sampled_metrics, references, k
         cells = [method + (" ‡" if kind == "cdr_cold" and method == "target_only" else "")]
         for m in present:
             mu, sd = stats.loc[method, (m, "mean")], stats.loc[method, (m, "std")]
-            text = "—" if not np.isfinite(mu) else f"{mu:.4f}" + (f" ± {sd:.4f}" if np.isfinite(sd) else "")
+            text = "—" if not np.isfinite(mu) else f"{mu:.4f}"
+            if np.isfinite(mu) and np.isfinite(sd):
+                text += f" ± {sd:.4f}"
             cells.append(f"**{text}**" if best.get(m) == method else text)
         for r in references:
             for g in gain_metrics:
@@ -151,9 +164,10 @@ def cdr_beta_figure(
     reference: str = "pooled",
 ) -> Path | None:
     """PNG (matplotlib, Agg) of the cold-start gain against beta: for every domain pair with
-    ``cdr_cold / withhold`` scenarios, the left panel shows ``metric`` (mean over seeds, bars = std) per
-    method against beta, the right panel each method's relative gain over ``reference`` (default
-    ``pooled``: ``target_only`` cannot score cold users). Returns the path, or None without data."""
+    ``cdr_cold / withhold`` scenarios, the left panel shows ``metric`` (mean over seeds, bars = std)
+    per method against beta, the right panel each method's relative gain over ``reference``
+    (default ``pooled``: ``target_only`` cannot score cold users). Returns the path, or None
+    without data."""
     frame = cdr_frame(records, scenarios)
     if frame.empty:
         return None
@@ -173,11 +187,17 @@ def cdr_beta_figure(
         ref = agg[agg["method"] == reference].set_index("beta")["mean"]
         for method, m in agg.groupby("method", sort=True):
             m = m.sort_values("beta")
-            row[0].errorbar(m["beta"], m["mean"], yerr=m["std"].fillna(0.0), marker="o", capsize=3, label=method)
+            row[0].errorbar(
+                m["beta"], m["mean"], yerr=m["std"].fillna(0.0), marker="o", capsize=3, label=method
+            )
             if method != reference and len(ref):
                 gains = [_gain(v, ref.get(b, np.nan), metric) for b, v in zip(m["beta"], m["mean"])]
                 row[1].plot(m["beta"], gains, marker="o", label=method)
-        row[0].set(title=f"{pair}: cold-start users", xlabel="beta (share of overlapping users made cold)", ylabel=metric)
+        row[0].set(
+            title=f"{pair}: cold-start users",
+            xlabel="beta (share of overlapping users made cold)",
+            ylabel=metric,
+        )
         row[1].axhline(0.0, color="grey", linewidth=0.8)
         row[1].set(title=f"gain over {reference}", xlabel="beta", ylabel=f"{metric} gain (%)")
         row[0].legend(fontsize=7, ncol=2)

@@ -6,21 +6,21 @@ Every split holds train / valid / test frames in the prepared dataset's user and
 * ``items`` — ``item``, ``domain``, ``role`` (``source`` / ``target``), ``local``: each domain's
   catalogue = its items with at least one training interaction, numbered ``0..`` in item order
   (the local index methods see, :class:`bench.cdr.CDRData`);
-* ``candidates`` — the release protocol's sampled ranking, drawn ONCE here so every method sees the
-  same ones: for every test row ``row`` (its position in ``test``), slot 0 holds the positive and
-  slots ``1..n_negatives`` negatives drawn uniformly WITHOUT replacement from the target catalogue,
-  never an item the user has in any part (train, valid or test) of the target domain. (The DisenCDR
-  code excludes only the user's training items and draws with replacement, so its negatives may
-  repeat or hit the positive; ours cannot.)
+* ``candidates`` — the release protocol's sampled ranking, drawn ONCE here so every method sees
+  the same ones: for every test row ``row`` (its position in ``test``), slot 0 holds the positive
+  and slots ``1..n_negatives`` negatives drawn uniformly WITHOUT replacement from the target
+  catalogue, never an item the user has in any part (train, valid or test) of the target domain.
+  (The DisenCDR code excludes only the user's training items and draws with replacement, so its
+  negatives may repeat or hit the positive; ours cannot.)
 
 Rules, per ``split``:
 
 * ``cdr_warm / given`` (DisenCDR releases): train = the release's training rows of both domains;
   test = the release's target test rows (one per test user). The release has no validation part:
-  for every target test user with >= 2 target training items one of them, drawn with ``seed`` among
-  items that keep another training interaction, moves to valid (the release's own rule — one random
-  held-out item per user, kept only if the item stays in training). The source domain's release
-  test rows are used by no part (they are the other direction's test; counted in meta).
+  for every target test user with >= 2 target training items one of them, drawn with ``seed``
+  among items that keep another training interaction, moves to valid (the release's own rule —
+  one random held-out item per user, kept only if the item stays in training). The source
+  domain's release test rows are used by no part (the other direction's test; counted in meta).
 * ``cdr_warm / leave_one_out``: per target user ordered by (timestamp, item): last -> test, second
   last -> valid, for users with >= 3 target interactions; all source rows in train.
 * ``cdr_cold / given`` (CDRIB releases): train = the release's training rows of both domains;
@@ -100,8 +100,8 @@ def split_cdr_cold(data: PreparedDataset, scenario: CDRColdScenario) -> Split:
         n_cold = int(round(scenario.beta * overlap.size))
         if n_cold < 2:
             raise DataError(
-                f"scenario {scenario.name!r}: beta={scenario.beta} of {overlap.size} overlapping users "
-                f"gives {n_cold} cold users; need at least 2 (one valid, one test)"
+                f"scenario {scenario.name!r}: beta={scenario.beta} of {overlap.size} overlapping "
+                f"users gives {n_cold} cold users; need at least 2 (one valid, one test)"
             )
         drawn = rng.permutation(overlap)[:n_cold]
         valid_users, test_users = drawn[: n_cold // 2], drawn[n_cold // 2 :]
@@ -121,8 +121,8 @@ def genre_domains(
     is in neither group; plus counts of items per domain and dropped."""
     if "genres" not in data.items.columns:
         raise DataError(
-            f"dataset {data.name!r} has no items.genres column; source_genres/target_genres need one "
-            "(MovieLens datasets have it)"
+            f"dataset {data.name!r} has no items.genres column; source_genres/target_genres "
+            "need one (MovieLens datasets have it)"
         )
     first = data.items["genres"].fillna("").astype(str).str.split("|").str[0]
     domain = pd.Series(pd.NA, index=data.items["item"].to_numpy(), dtype="string")
@@ -143,7 +143,9 @@ def _domain_frame(data: PreparedDataset, s: CDRScenario) -> tuple[pd.DataFrame, 
     frame = data.interactions[cols].copy()
     counts: dict[str, Any] = {"prepared_rows": len(frame)}
     if s.source_genres:
-        domain, item_counts = genre_domains(data, s.source, s.target, s.source_genres, s.target_genres)
+        domain, item_counts = genre_domains(
+            data, s.source, s.target, s.source_genres, s.target_genres
+        )
         frame["domain"] = domain.loc[frame["item"].to_numpy()].to_numpy()
         counts.update(item_counts)
     present = sorted(pd.unique(frame["domain"].dropna().astype(str)))
@@ -171,9 +173,10 @@ def _domain_frame(data: PreparedDataset, s: CDRScenario) -> tuple[pd.DataFrame, 
 
 def _given(frame: pd.DataFrame, s: CDRScenario) -> np.ndarray:
     if "given_split" not in frame.columns:
+        own = "leave_one_out" if s.kind == "cdr_warm" else "withhold"
         raise DataError(
-            f"scenario {s.name!r}: split: given needs a release partition (column given_split), but "
-            f"the dataset has none; use split: {'leave_one_out' if s.kind == 'cdr_warm' else 'withhold'}"
+            f"scenario {s.name!r}: split: given needs a release partition (column given_split), "
+            f"but the dataset has none; use split: {own}"
         )
     return frame["given_split"].astype(str).to_numpy()
 
@@ -237,7 +240,10 @@ def _finish(
 ) -> Split:
     is_target = frame["domain"].to_numpy() == s.target
     train = frame[part == 0]
-    catalogue = {d: np.unique(train["item"].to_numpy()[train["domain"].to_numpy() == d]) for d in (s.source, s.target)}
+    train_domain = train["domain"].to_numpy()
+    catalogue = {
+        d: np.unique(train["item"].to_numpy()[train_domain == d]) for d in (s.source, s.target)
+    }
     dropped: dict[str, int] = {"unused_rows": int((part == -1).sum())}
     source_users = np.unique(train["user"].to_numpy()[train["domain"].to_numpy() == s.source])
     target_users = np.unique(train["user"].to_numpy()[train["domain"].to_numpy() == s.target])
@@ -256,19 +262,30 @@ def _finish(
         parts[name] = rows[known_user].reset_index(drop=True)
     if len(parts["test"]) == 0 or len(train) == 0:
         raise DataError(
-            f"scenario {s.name!r}: the split leaves {len(train)} train and {len(parts['test'])} test "
-            "interactions; check the domains and settings"
+            f"scenario {s.name!r}: the split leaves {len(train)} train and {len(parts['test'])} "
+            "test interactions; check the domains and settings"
         )
     items = pd.concat(
         [
-            pd.DataFrame({"item": catalogue[d], "domain": d, "role": role, "local": np.arange(catalogue[d].size)})
+            pd.DataFrame(
+                {
+                    "item": catalogue[d],
+                    "domain": d,
+                    "role": role,
+                    "local": np.arange(catalogue[d].size),
+                }
+            )
             for d, role in ((s.source, "source"), (s.target, "target"))
         ],
         ignore_index=True,
     ).astype({"item": np.int64, "local": np.int64})
     known = pd.concat([train[train["domain"] == s.target], parts["valid"], parts["test"]])
     candidates = sample_candidates(
-        parts["test"], known, catalogue[s.target], s.n_negatives, np.random.default_rng([s.seed, 2]),
+        parts["test"],
+        known,
+        catalogue[s.target],
+        s.n_negatives,
+        np.random.default_rng([s.seed, 2]),
         where=f"scenario {s.name!r}",
     )
     meta.update(
@@ -279,7 +296,10 @@ def _finish(
         target=s.target,
         counts=counts,
         dropped=dropped,
-        catalogue={"source_items": int(catalogue[s.source].size), "target_items": int(catalogue[s.target].size)},
+        catalogue={
+            "source_items": int(catalogue[s.source].size),
+            "target_items": int(catalogue[s.target].size),
+        },
         users={
             "source_train": int(source_users.size),
             "target_train": int(target_users.size),
@@ -332,7 +352,10 @@ def sample_candidates(
     inside = np.isin(k_items, catalogue)
     n_users = int(max(k_users.max(initial=0), test["user"].max() if len(test) else 0)) + 1
     forbid = sp.csr_matrix(
-        (np.ones(int(inside.sum()), dtype=np.int8), (k_users[inside], lut.loc[k_items[inside]].to_numpy())),
+        (
+            np.ones(int(inside.sum()), dtype=np.int8),
+            (k_users[inside], lut.loc[k_items[inside]].to_numpy()),
+        ),
         shape=(n_users, n_cat),
     )
     forbid.sum_duplicates()
@@ -389,8 +412,8 @@ def audit_cdr(split: Split) -> dict[str, bool]:
         if bad.any():
             row = frame[bad].iloc[0]
             raise LeakageError(
-                f"split {split.name!r}: {int(bad.sum())} {part} rows are not target catalogue items "
-                f"(e.g. user {int(row['user'])}, item {int(row['item'])})"
+                f"split {split.name!r}: {int(bad.sum())} {part} rows are not target catalogue "
+                f"items (e.g. user {int(row['user'])}, item {int(row['item'])})"
             )
     checks = {"cdr_target_only_eval": True}
     train_t = split.train[split.train["domain"] == target]
@@ -399,8 +422,9 @@ def audit_cdr(split: Split) -> dict[str, bool]:
         leaked = train_t[train_t["user"].isin(cold)]
         if len(leaked):
             raise LeakageError(
-                f"split {split.name!r}: {leaked['user'].nunique()} cold-start users have target-domain "
-                f"({target}) interactions in train, e.g. user {int(leaked['user'].iloc[0])} item "
+                f"split {split.name!r}: {leaked['user'].nunique()} cold-start users have "
+                f"target-domain ({target}) interactions in train, e.g. user "
+                f"{int(leaked['user'].iloc[0])} item "
                 f"{int(leaked['item'].iloc[0])}; cold users must have none"
             )
         checks["cold_users_no_target_train"] = True
@@ -412,8 +436,8 @@ def audit_cdr(split: Split) -> dict[str, bool]:
             bad = joined[joined["train"] > joined[part]]
             if len(bad):
                 raise LeakageError(
-                    f"split {split.name!r}: user {int(bad.index[0])} has a target train interaction "
-                    f"later than its {part} interaction ({len(bad)} users affected)"
+                    f"split {split.name!r}: user {int(bad.index[0])} has a target train "
+                    f"interaction later than its {part} interaction ({len(bad)} users affected)"
                 )
         checks["per_user_order"] = True
     cand = side.get("candidates")
@@ -421,22 +445,29 @@ def audit_cdr(split: Split) -> dict[str, bool]:
         n = int(cand["slot"].max()) + 1
         grid = cand.sort_values(["row", "slot"])["item"].to_numpy(np.int64).reshape(-1, n)
         users = cand.loc[cand["slot"] == 0].sort_values("row")["user"].to_numpy(np.int64)
-        if grid.shape[0] != len(split.test) or not np.array_equal(grid[:, 0], split.test["item"].to_numpy(np.int64)):
-            raise LeakageError(f"split {split.name!r}: candidates slot 0 must be the test rows' items, in order")
+        test_items = split.test["item"].to_numpy(np.int64)
+        if grid.shape[0] != len(split.test) or not np.array_equal(grid[:, 0], test_items):
+            raise LeakageError(
+                f"split {split.name!r}: candidates slot 0 must be the test rows' items, in order"
+            )
         if not np.isin(grid, cat).all():
-            raise LeakageError(f"split {split.name!r}: candidates contain non-target-catalogue items")
+            raise LeakageError(
+                f"split {split.name!r}: candidates contain non-target-catalogue items"
+            )
         srt = np.sort(grid, axis=1)
         if (srt[:, 1:] == srt[:, :-1]).any():
             raise LeakageError(f"split {split.name!r}: a candidate row repeats an item")
         known = pd.concat([train_t, split.valid, split.test])
-        key_known = known["user"].to_numpy(np.int64) * split.n_items + known["item"].to_numpy(np.int64)
+        n_items = split.n_items
+        key_known = known["user"].to_numpy(np.int64) * n_items + known["item"].to_numpy(np.int64)
         key_neg = (users[:, None] * split.n_items + grid[:, 1:]).ravel()
         hit = np.isin(key_neg, key_known)
         if hit.any():
             pos = int(np.flatnonzero(hit)[0])
+            user, item = int(users[pos // (n - 1)]), int(grid[:, 1:].ravel()[pos])
             raise LeakageError(
-                f"split {split.name!r}: a sampled negative is one of the user's target interactions "
-                f"(user {int(users[pos // (n - 1)])}, item {int(grid[:, 1:].ravel()[pos])})"
+                f"split {split.name!r}: a sampled negative is one of the user's target "
+                f"interactions (user {user}, item {item})"
             )
         checks["candidates"] = True
     return checks

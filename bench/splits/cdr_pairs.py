@@ -1,15 +1,16 @@
-"""Two-domain datasets from our own preprocessing of two single-category releases (raw Amazon pairs).
+"""Two-domain datasets from our own preprocessing of two single-category releases (Amazon pairs).
 
 :func:`category_pair` joins two prepared single-domain datasets (e.g. ``amazon2014-Books`` and
-``amazon2014-Movies_and_TV``, or 2018 5-core categories) on the raw user id, following the DisenCDR /
-CDRIB preprocessing family:
+``amazon2014-Movies_and_TV``, or 2018 5-core categories) on the raw user id, following the
+DisenCDR / CDRIB preprocessing family:
 
 1. per category, keep items with at least ``min_item_ratings`` interactions (counted on that
    category's prepared interactions);
 2. keep users present in BOTH categories with at least ``min_user_interactions`` remaining
    interactions in EACH (one pass, not iterated — as the releases describe it);
-3. re-index: users by raw id (sorted as strings), items of the first category first, then the second;
-   ``domain`` = the given names; ratings and timestamps are kept (so ``cdr_cold`` reports MAE/RMSE).
+3. re-index: users by raw id (sorted as strings), items of the first category first, then the
+   second; ``domain`` = the given names; ratings and timestamps are kept (so ``cdr_cold`` reports
+   MAE/RMSE).
 
 The result is a :class:`~bench.data.tables.PreparedDataset` whose folder any ``cdr_warm`` (split
 ``leave_one_out``) or ``cdr_cold`` (split ``withhold``) scenario can use::
@@ -71,8 +72,9 @@ def category_pair(
     )
     if len(both) == 0:
         raise DataError(
-            f"no user has >= {min_user_interactions} interactions with items of >= {min_item_ratings} "
-            f"ratings in both {first.name!r} and {second.name!r}; the categories share no users"
+            f"no user has >= {min_user_interactions} interactions with items of >= "
+            f"{min_item_ratings} ratings in both {first.name!r} and {second.name!r}; the "
+            "categories share no users"
         )
     user_ids = np.sort(both.to_numpy().astype(str))
     user_index = pd.Series(np.arange(user_ids.size, dtype=np.int32), index=user_ids)
@@ -95,7 +97,8 @@ def category_pair(
                 }
             )
         )
-    interactions = pd.concat(parts, ignore_index=True).sort_values(["user", "item"], kind="stable").reset_index(drop=True)
+    interactions = pd.concat(parts, ignore_index=True)
+    interactions = interactions.sort_values(["user", "item"], kind="stable").reset_index(drop=True)
     interactions["domain"] = interactions["domain"].astype("string")
     stats.update(
         n_users=int(user_ids.size),
@@ -123,11 +126,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-user-interactions", type=int, default=5)
     a = p.parse_args(argv)
     data = category_pair(
-        PreparedDataset.read(a.first), PreparedDataset.read(a.second), names=tuple(a.names),
-        min_item_ratings=a.min_item_ratings, min_user_interactions=a.min_user_interactions, name=a.out.name,
+        PreparedDataset.read(a.first),
+        PreparedDataset.read(a.second),
+        names=tuple(a.names),
+        min_item_ratings=a.min_item_ratings,
+        min_user_interactions=a.min_user_interactions,
+        name=a.out.name,
     )
     data.write(a.out)
-    print(f"{a.out}: {data.stats['n_users']} users, {data.stats['n_items']} items, {data.stats['n_interactions']} interactions")
+    st = data.stats
+    print(f"{a.out}: {st['n_users']} users, {st['n_items']} items, {st['n_interactions']} rows")
 
 
 if __name__ == "__main__":  # pragma: no cover
