@@ -28,6 +28,7 @@ from methods._cdr import (
     rows,
     run_steps,
     single_domain_validation,
+    subsample_users,
     train_mf,
 )
 
@@ -71,7 +72,9 @@ class TargetOnly(DotScorer):
         gen = T.make_generator(rng, device)
         with T.num_threads(cfg.num_threads):
             train, val = single_domain_validation(data.target, valid, rng)
-            user, item, self.training_log_ = train_mf(train, val, cfg, gen, device, method="target_only")
+            user, item, self.training_log_ = train_mf(
+                train, val, cfg, gen, device, method="target_only", rng=rng
+            )
         user[~has_rows(data.target)] = 0.0  # no target evidence: constant scores
         self.user_factors_, self.item_factors_ = user, item
         return self
@@ -117,7 +120,8 @@ class Pooled(DotScorer):
                 return run_steps(joint_steps([pairs.n], cfg.batch_size, gen, device), loss_fn, opt)
 
             evaluate = T.validation_evaluator(
-                lambda: _target_scorer(model, n_s, device), train=data.target, valid=valid, method="pooled"
+                lambda: _target_scorer(model, n_s, device), train=data.target,
+                valid=subsample_users(valid, cfg.valid_users, rng), method="pooled"
             )
             self.training_log_ = T.train_epochs(
                 model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
@@ -156,9 +160,11 @@ class FineTune(DotScorer):
         gen = T.make_generator(rng, device)
         with T.num_threads(cfg.num_threads):
             s_train, s_valid = holdout(data.source, rng)
-            user_s, _, self.pretrain_log_ = train_mf(s_train, s_valid, cfg, gen, device, method="finetune (pretrain)")
+            user_s, _, self.pretrain_log_ = train_mf(
+                s_train, s_valid, cfg, gen, device, method="finetune (pretrain)", rng=rng
+            )
             user, item, self.training_log_ = train_mf(
-                data.target, valid, cfg, gen, device, method="finetune",
+                data.target, valid, cfg, gen, device, method="finetune", rng=rng,
                 init_user=torch.from_numpy(user_s).to(device),
             )
         self.user_factors_, self.item_factors_ = user, item
@@ -221,7 +227,8 @@ class CMF(DotScorer):
                 return run_steps(joint_steps([tgt.n, src.n], cfg.batch_size, gen, device), loss_fn, opt)
 
             evaluate = T.validation_evaluator(
-                lambda: _target_scorer(model, n_s, device), train=data.target, valid=valid, method="cmf"
+                lambda: _target_scorer(model, n_s, device), train=data.target,
+                valid=subsample_users(valid, cfg.valid_users, rng), method="cmf"
             )
             self.training_log_ = T.train_epochs(
                 model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,

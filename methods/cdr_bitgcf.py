@@ -23,6 +23,7 @@ from methods._cdr import (
     rows,
     run_steps,
     sparse_tensor,
+    subsample_users,
 )
 from methods.lightgcn import normalized_adjacency
 
@@ -135,7 +136,8 @@ class BiTGCF(DotScorer):
                 et = et.detach()
                 return lambda u: T.dot_scores(et[:n], et[n:], u, device)
 
-            evaluate = T.validation_evaluator(build_score_fn, train=data.target, valid=valid, method="bitgcf")
+            evaluate = T.validation_evaluator(build_score_fn, train=data.target,
+                valid=subsample_users(valid, cfg.valid_users, rng), method="bitgcf")
             self.training_log_ = T.train_epochs(
                 model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
                 patience=cfg.patience, method="bitgcf",

@@ -56,8 +56,6 @@ class CoNetConfig(CDRConfig):
         super().__post_init__()
         if not self.layers or any(w < 1 for w in self.layers):
             raise ValueError(f"layers must list positive widths, got {list(self.layers)}")
-        if self.valid_users < 0:
-            raise ValueError(f"valid_users must be >= 0 (0 = all), got {self.valid_users}")
         if self.score_batch_users < 1:
             raise ValueError(f"score_batch_users must be >= 1, got {self.score_batch_users}")
 

@@ -15,7 +15,7 @@ from bench.cdr import CDRData
 from bench.interactions import Interactions
 from bench.methods import FloatRange, IntRange, register
 from methods import _torch as T
-from methods._cdr import adam, CDRConfig, DomainPairs, DotScorer, SpMM, joint_steps, row_normalized, rows, run_steps, sparse_tensor
+from methods._cdr import adam, subsample_users, CDRConfig, DomainPairs, DotScorer, SpMM, joint_steps, row_normalized, rows, run_steps, sparse_tensor
 
 __all__ = ["DisenCDR", "DisenCDRConfig"]
 
@@ -68,15 +68,31 @@ class DisenCDRConfig(CDRConfig):
 
 # ----------------------------------------------------------------------------- graph plumbing
 class _Graph:
-    """One domain's row-normalised ``UV`` (users x items) and ``VU`` (items x users) on the device,
-    with their transposes for the backward pass."""
+    """One domain's row-normalised ``UV`` (active users x items) and ``VU`` (items x active users)
+    on the device, with their transposes for the backward pass. ``active`` = the users with at
+    least one interaction in this domain: the domain's encoders run over them only (the other
+    users have no evidence in this domain), and :meth:`scatter` puts their rows back into the
+    shared user index with zeros elsewhere."""
 
     def __init__(self, matrix: sp.csr_matrix, device: torch.device):
-        uv = row_normalized(matrix)
-        vu = row_normalized(matrix.T.tocsr())
+        matrix = sp.csr_matrix(matrix)
+        active = np.flatnonzero(np.diff(matrix.indptr) > 0)
+        sub = matrix[active]
+        uv = row_normalized(sub)
+        vu = row_normalized(sub.T.tocsr())
         self.uv, self.uv_t = sparse_tensor(uv, device), sparse_tensor(uv.T.tocsr(), device)
         self.vu, self.vu_t = sparse_tensor(vu, device), sparse_tensor(vu.T.tocsr(), device)
-        self.n_users, self.n_items = matrix.shape
+        self.active = torch.from_numpy(active.astype(np.int64)).to(device)
+        self.n_all = matrix.shape[0]
+        self.n_users, self.n_items = sub.shape
+
+    def rows(self, x: torch.Tensor) -> torch.Tensor:
+        """The active users' rows of a full user tensor."""
+        return x.index_select(0, self.active)
+
+    def scatter(self, x: torch.Tensor) -> torch.Tensor:
+        """Active users' rows -> a full user tensor (zeros for users inactive in this domain)."""
+        return x.new_zeros((self.n_all, x.shape[1])).index_copy(0, self.active, x)
 
     def to_items(self, x: torch.Tensor) -> torch.Tensor:
         return SpMM.apply(x, self.vu, self.vu_t)
@@ -190,12 +206,18 @@ class _CrossVBGE(torch.nn.Module):
         self.t = torch.nn.ModuleList(_Layer(dim, leaky, i == n_layers - 1, False, device, gen) for i in range(n_layers))
 
     def forward(self, us, ut, gs: _Graph, gt: _Graph, rate: torch.Tensor, drop):
+        """(mean, logstd) of the shared posterior of every user; each domain's path runs over that
+        domain's active users (a user active in one domain only has rate 1 or 0)."""
         for ls, lt in zip(list(self.s)[:-1], list(self.t)[:-1]):
             us, ut = drop(us), drop(ut)
-            mixed = rate * F.relu(ls.users(us, gs)["out"]) + (1 - rate) * F.relu(lt.users(ut, gt)["out"])
-            us = ut = mixed
-        a, b = self.s[-1].users(drop(us), gs), self.t[-1].users(drop(ut), gt)
-        return rate * a["mean"] + (1 - rate) * b["mean"], rate * a["logstd"] + (1 - rate) * b["logstd"]
+            a = gs.scatter(F.relu(ls.users(gs.rows(us), gs)["out"]))
+            b = gt.scatter(F.relu(lt.users(gt.rows(ut), gt)["out"]))
+            us = ut = rate * a + (1 - rate) * b
+        a = self.s[-1].users(gs.rows(drop(us)), gs)
+        b = self.t[-1].users(gt.rows(drop(ut)), gt)
+        mean = rate * gs.scatter(a["mean"]) + (1 - rate) * gt.scatter(b["mean"])
+        logstd = rate * gs.scatter(a["logstd"]) + (1 - rate) * gt.scatter(b["logstd"])
+        return mean, logstd
 
 
 class _DisenCDR(torch.nn.Module):
@@ -214,7 +236,7 @@ class _DisenCDR(torch.nn.Module):
         self.share_t = _VBGE(d, cfg.n_layers, cfg.leaky, False, device, gen)
         self.cross = _CrossVBGE(d, cfg.n_layers, cfg.leaky, device, gen)
 
-    def forward(self, gs: _Graph, gt: _Graph, rate, has_t, cfg: DisenCDRConfig, gen, *, shared: bool, sample: bool):
+    def forward(self, gs: _Graph, gt: _Graph, rate, cfg: DisenCDRConfig, gen, *, shared: bool, sample: bool):
         """(user_s, item_s, user_t, item_t, kl). With ``sample`` the posteriors are sampled (training);
         otherwise their means are used. Without ``shared`` only the specific encoders run (warm-up)."""
         p = cfg.dropout if sample else 0.0
@@ -232,20 +254,23 @@ class _DisenCDR(torch.nn.Module):
 
         kl = torch.zeros((), device=self.user_s.device)
         out = []
-        for enc, g, u, i in ((self.spec_s, gs, self.user_s, self.item_s), (self.spec_t, gt, self.user_t, self.item_t)):
-            um, uls, im, ils = enc(u, i, g, drop)
-            out += [draw(um, uls), draw(im, ils)]
+        specific = ((self.spec_s, gs, self.user_s, self.item_s), (self.spec_t, gt, self.user_t, self.item_t))
+        for enc, g, u, i in specific:
+            um, uls, im, ils = enc(g.rows(u), i, g, drop)
+            out += [g.scatter(draw(um, uls)), draw(im, ils)]  # zeros for users inactive in g
             kl = kl + _kl(um, uls) + _kl(im, ils)
         user_s, item_s, user_t, item_t = out
         if not shared:
-            return user_s, item_s, user_t * has_t, item_t, kl
-        ms, lss = self.share_s.user_share(self.user_s, gs, drop)
-        mt, lst = self.share_t.user_share(self.user_t, gt, drop)
+            return user_s, item_s, user_t, item_t, kl
+        ms, lss = self.share_s.user_share(gs.rows(self.user_s), gs, drop)
+        mt, lst = self.share_t.user_share(gt.rows(self.user_t), gt, drop)
         mu, ls = self.cross(self.user_share_s, self.user_share_t, gs, gt, rate, drop)
         z = draw(mu, ls)
-        kl = kl + (1 - cfg.beta) * _kl(mu, ls) + cfg.beta * (_kl(mu, ls, ms, lss) + _kl(mu, ls, mt, lst))
-        # users without target interactions: the target-specific encoder has no evidence about them
-        return z + user_s, item_s, z + user_t * has_t, item_t, kl
+        to_s = _kl(gs.rows(mu), gs.rows(ls), ms, lss)
+        to_t = _kl(gt.rows(mu), gt.rows(ls), mt, lst)
+        kl = kl + (1 - cfg.beta) * _kl(mu, ls) + cfg.beta * (to_s + to_t)
+        # a user without target interactions is represented in the target by the shared part only
+        return z + user_s, item_s, z + user_t, item_t, kl
 
 
 @register("disencdr", config=DisenCDRConfig, scenarios=("cdr_warm", "cdr_cold"))
@@ -285,7 +310,6 @@ class DisenCDR(DotScorer):
             deg_t = np.diff(data.target.matrix.indptr).astype(np.float32)
             rate = np.where(deg_s + deg_t > 0, deg_s / np.maximum(deg_s + deg_t, 1.0), 0.5).astype(np.float32)
             rate = torch.from_numpy(rate).to(device).unsqueeze(1)
-            has_t = torch.from_numpy((deg_t > 0).astype(np.float32)).to(device).unsqueeze(1)
             src, tgt = DomainPairs(data.source, device), DomainPairs(data.target, device)
             model = _DisenCDR(n, data.n_source_items, data.n_target_items, cfg, device, gen)
             opt = adam(model.parameters(), cfg.learning_rate, weight_decay=cfg.reg)
@@ -302,14 +326,14 @@ class DisenCDR(DotScorer):
                 )
 
             def loss_fn(idx_t: torch.Tensor, idx_s: torch.Tensor) -> torch.Tensor:
-                us, is_, ut, it, kl = model(gs, gt, rate, has_t, cfg, gen, shared=phase["shared"], sample=True)
+                us, is_, ut, it, kl = model(gs, gt, rate, cfg, gen, shared=phase["shared"], sample=True)
                 return bce(ut, it, tgt, idx_t) + bce(us, is_, src, idx_s) + cfg.kl_weight * kl
 
             def run_epoch(epoch: int) -> float:
                 return run_steps(joint_steps([tgt.n, src.n], cfg.batch_size, gen, device), loss_fn, opt)
 
             def target_embeddings() -> tuple[torch.Tensor, torch.Tensor]:
-                _, _, ut, it, _ = model(gs, gt, rate, has_t, cfg, gen, shared=phase["shared"], sample=False)
+                _, _, ut, it, _ = model(gs, gt, rate, cfg, gen, shared=phase["shared"], sample=False)
                 return ut.detach(), it.detach()
 
             def build_score_fn() -> T.ScoreFn:
@@ -319,7 +343,8 @@ class DisenCDR(DotScorer):
             model.train()
             self.warmup_losses_ = [run_epoch(e) for e in range(1, cfg.warmup_epochs + 1)]
             phase["shared"] = True
-            evaluate = T.validation_evaluator(build_score_fn, train=data.target, valid=valid, method="disencdr")
+            evaluate = T.validation_evaluator(build_score_fn, train=data.target,
+                valid=subsample_users(valid, cfg.valid_users, rng), method="disencdr")
             self.training_log_ = T.train_epochs(
                 model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
                 patience=cfg.patience, method="disencdr",
