@@ -111,6 +111,17 @@ def _cmd_report(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_repro(args: argparse.Namespace) -> None:
+    from bench.config import load_params
+    from bench.repro import repro
+
+    params = load_params(Path(args.params))
+    params.validate()  # an unknown method or parameter stops here, before any stage runs
+    result = repro(params, jobs=args.jobs or os.cpu_count() or 1)
+    if result.failed:
+        raise RecxError(f"{len(result.failed)} stage(s) failed (listed above)")
+
+
 def _cmd_check(args: argparse.Namespace) -> None:
     from bench.config import load_params
 
@@ -175,6 +186,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--splits", default="artifacts/splits")
     sp.add_argument("--tuning", default="artifacts/tuning")
     sp.add_argument("--out", default="reports")
+
+    sp = add("repro", _cmd_repro, "`dvc repro` with the tune stages and run cells in parallel")
+    sp.add_argument("--jobs", type=int, default=0, help="parallel stages (default: number of cores)")
+    sp.add_argument("--params", default=str(DEFAULT_PARAMS))
 
     sp = add("check", _cmd_check, "validate params.yaml without running anything")
     sp.add_argument("--params", default=str(DEFAULT_PARAMS))

@@ -1,0 +1,196 @@
+"""``recx repro --jobs N``: the whole DVC pipeline, with independent stages spread over N processes.
+
+``dvc repro`` runs one stage at a time. The run cells (``run@``, ``run-mtl@``, ``run-cdr-warm@``,
+``run-cdr-cold@``) and the ``tune@`` stages do not depend on each other, and each of them uses one
+core (torch methods default to ``num_threads: 1``), so on an N-core machine N of them can run at once.
+DVC's documented way to do that is several ``dvc repro`` processes on independent stages: each
+releases the repository lock while its command runs and ``--wait-for-lock`` makes the others queue
+for the lock instead of failing. This module only orders those processes; DVC still decides what is
+out of date, runs the commands, restores from its run cache and writes ``dvc.lock``.
+
+1. ``dvc repro`` of the upstream stages (fetch, prepare, split) in one process;
+2. for each parallel phase (``tune``, then the cells): ``dvc status`` names the stale stages, and
+   ``jobs`` workers take them from a queue, largest split first, one ``dvc repro --single-item``
+   each; BLAS/OpenMP threads per worker are ``cores // jobs`` so the workers do not oversubscribe;
+3. ``dvc repro`` of everything, which runs the ``report`` stage and checks nothing else is stale.
+
+A stage that fails is named at the end with its log (``artifacts/logs/<stage>.log``) and the other
+stages go on; every finished stage is already in ``dvc.lock`` and DVC's cache, so an interrupted or
+failed run loses nothing and the next ``recx repro`` (or plain ``dvc repro``) continues from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.config import Params
+from bench.errors import RecxError
+from bench.report.collect import RUN_STAGES
+
+__all__ = ["ReproResult", "StageJob", "parallel_phases", "repro"]
+
+#: stages run by one ``dvc repro`` before the parallel phases (cheap, and everything depends on them)
+UPSTREAM = ("fetch", "prepare", "split")
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """One stage of a parallel phase: its DVC name and the split folder whose size orders the queue."""
+
+    name: str
+    split: str
+
+
+@dataclass(frozen=True)
+class ReproResult:
+    """What :func:`repro` ran: stage name -> seconds for the parallel stages, and the failures."""
+
+    seconds: dict[str, float]
+    failed: tuple[str, ...]
+
+
+def parallel_phases(params: Params) -> list[list[StageJob]]:
+    """The parallel phases of the pipeline ``params`` declares: the ``tune@`` stages of the top-N
+    grid, then every run cell. Stage names follow dvc.yaml's ``foreach``/``matrix`` keys."""
+    tune = []
+    if "topn" in params.grids:
+        grid = params.grids["topn"]
+        tune = [StageJob(f"tune@{s}-{m}", s) for s in grid.scenarios for m in grid.methods]
+    cells = [
+        StageJob(f"{RUN_STAGES[params.scenario(s).kind]}@{s}-{m}-{seed}", s)
+        for s, m, seed in params.cells()
+    ]
+    return [tune, cells]
+
+
+def repro(
+    params: Params,
+    *,
+    jobs: int,
+    root: Path = Path("."),
+    logs: Path = Path("artifacts/logs"),
+    echo: Callable[[str], None] = print,
+) -> ReproResult:
+    """Bring the whole pipeline up to date with ``jobs`` parallel DVC processes (see module doc).
+
+    Raises:
+        RecxError: when an upstream stage or the final ``dvc repro`` fails (the message names it).
+    """
+    if jobs < 1:
+        raise RecxError(f"--jobs must be >= 1, got {jobs}")
+    root = Path(root)
+    env = _worker_env(jobs)
+    upstream = [n for n in _stage_names(root, env) if n.split("@")[0] in UPSTREAM]
+    if upstream:
+        _dvc(["repro", *upstream], root, env, what="the upstream stages (fetch, prepare, split)")
+    seconds: dict[str, float] = {}
+    failed: list[str] = []
+    for phase in parallel_phases(params):
+        stale = _stale(root, env)
+        todo = [job for job in phase if job.name in stale]
+        if not todo:
+            continue
+        todo.sort(key=lambda job: -_folder_bytes(root / "artifacts" / "splits" / job.split))
+        echo(f"recx repro: {len(todo)} stale stages over {jobs} workers")
+        done, bad = _run_queue([job.name for job in todo], jobs, root, env, root / logs, echo)
+        seconds.update(done)
+        failed.extend(bad)
+    if failed:
+        listing = "\n".join(f"  {name}: see {root / logs / (name + '.log')}" for name in failed)
+        echo(
+            f"recx repro: {len(failed)} stage(s) failed; the others are done and recorded in "
+            f"dvc.lock:\n{listing}\nfix the cause and rerun `recx repro` (or `dvc repro`)"
+        )
+        return ReproResult(seconds, tuple(failed))
+    _dvc(["repro"], root, env, what="the final `dvc repro` (report)", capture=False)
+    return ReproResult(seconds, ())
+
+
+# ----------------------------------------------------------------------------- helpers
+def _worker_env(jobs: int) -> dict[str, str]:
+    """The environment of every DVC process: the interpreter's bin folder first on PATH (so stage
+    commands find ``recx``) and ``cores // jobs`` BLAS/OpenMP threads per worker."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, threads)
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    return env
+
+
+def _dvc_command(args: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "dvc", *args]
+
+
+def _dvc(args: Sequence[str], root: Path, env: dict[str, str], *, what: str, capture: bool = True) -> str:
+    proc = subprocess.run(
+        _dvc_command(args), cwd=root, env=env, text=True,
+        stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None,
+    )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout or "").splitlines()[-20:])
+        raise RecxError(f"{what} failed (`dvc {' '.join(args)}`, exit {proc.returncode})\n{tail}")
+    return proc.stdout or ""
+
+
+def _stage_names(root: Path, env: dict[str, str]) -> list[str]:
+    return _dvc(["stage", "list", "--name-only"], root, env, what="listing the stages").split()
+
+
+def _stale(root: Path, env: dict[str, str]) -> set[str]:
+    """Names of the stages ``dvc status`` reports as changed."""
+    out = _dvc(["status", "--json"], root, env, what="`dvc status`")
+    start = out.find("{")
+    return set(json.loads(out[start:]) if start >= 0 else {})
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+
+
+def _run_queue(
+    names: list[str], jobs: int, root: Path, env: dict[str, str], logs: Path,
+    echo: Callable[[str], None],
+) -> tuple[dict[str, float], list[str]]:
+    """Run ``dvc repro --single-item <name>`` for every name, ``jobs`` at a time, in queue order."""
+    logs.mkdir(parents=True, exist_ok=True)
+    queue = list(reversed(names))
+    lock = threading.Lock()
+    seconds: dict[str, float] = {}
+    failed: list[str] = []
+    total = len(names)
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                name = queue.pop()
+            start = time.perf_counter()
+            with open(logs / f"{name}.log", "w") as log:
+                rc = subprocess.run(
+                    _dvc_command(["--wait-for-lock", "repro", "--single-item", name]),
+                    cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                ).returncode
+            took = time.perf_counter() - start
+            with lock:
+                seconds[name] = took
+                if rc != 0:
+                    failed.append(name)
+                echo(f"[{len(seconds):>4}/{total}] {'ok    ' if rc == 0 else 'FAILED'} {took:7.1f} s  {name}")
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, total))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return seconds, failed

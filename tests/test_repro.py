@@ -1,0 +1,85 @@
+"""``recx repro``: the parallel phases name real dvc.yaml stages, and a failing stage is reported
+while the other stages of its phase still finish and land in dvc.lock."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench import repro as R
+from bench.config import load_params
+from tests.conftest import REPO_ROOT
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DVC_NO_ANALYTICS="1",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@localhost",
+        GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@localhost",
+    )
+    return env
+
+
+def test_parallel_phases_are_the_tune_stages_then_every_cell_of_dvc_yaml():
+    params = load_params(REPO_ROOT / "params.yaml")
+    tune, cells = R.parallel_phases(params)
+    listed = set(
+        subprocess.run(
+            [sys.executable, "-m", "dvc", "stage", "list", "--name-only"],
+            cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, check=True,
+        ).stdout.split()
+    )
+    assert len(cells) == len(params.cells()) > 0
+    assert {j.name for j in tune} == {n for n in listed if n.startswith("tune@")}
+    cell_stages = {n for n in listed if n.split("@")[0] in R.RUN_STAGES.values()}
+    assert {j.name for j in cells} == cell_stages
+    assert all((REPO_ROOT / "params.yaml").exists() and j.split in params.scenarios for j in cells)
+
+
+@pytest.fixture
+def toy_repo(tmp_path: Path) -> Path:
+    """A git + DVC project with three independent stages; ``b`` fails."""
+    stages = {
+        "a": "mkdir -p out && echo a > out/a",
+        "b": "echo 'b is broken' && exit 3",
+        "c": "mkdir -p out && echo c > out/c",
+    }
+    dvc_yaml = {
+        "stages": {
+            name: {"cmd": cmd, "outs": [f"out/{name}"]} for name, cmd in stages.items()
+        }
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml))
+    env = _env()
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=tmp_path, env=env, check=True)
+    return tmp_path
+
+
+def test_failed_stage_is_reported_and_the_others_are_committed(toy_repo, monkeypatch):
+    jobs = [R.StageJob(name, split="") for name in ("a", "b", "c")]
+    monkeypatch.setattr(R, "parallel_phases", lambda params: [jobs])
+    lines: list[str] = []
+    result = R.repro(None, jobs=2, root=toy_repo, logs=Path("logs"), echo=lines.append)
+
+    assert result.failed == ("b",)
+    assert set(result.seconds) == {"a", "b", "c"}
+    assert (toy_repo / "out" / "a").read_text() == "a\n"
+    assert (toy_repo / "out" / "c").read_text() == "c\n"
+    lock = yaml.safe_load((toy_repo / "dvc.lock").read_text())
+    assert set(lock["stages"]) == {"a", "c"}
+    assert "b is broken" in (toy_repo / "logs" / "b.log").read_text()
+    assert any("FAILED" in line and line.endswith(" b") for line in lines)
+    assert "1 stage(s) failed" in lines[-1] and "logs/b.log" in lines[-1]
+
+
+def test_jobs_must_be_positive(toy_repo):
+    with pytest.raises(R.RecxError, match="--jobs"):
+        R.repro(None, jobs=0, root=toy_repo)
