@@ -268,15 +268,18 @@ def validation_score(
 ) -> float:
     """Mean ``metric@k`` over the users with at least one item in ``truth``, for early stopping.
 
-    Cheap by design: ranks only ``k`` items for users present in ``truth`` and computes one metric.
-    Typical use inside ``fit``: ``validation_score(self._score, exclude=data.matrix,
-    truth=valid.matrix)``. ``score_fn`` may return numpy arrays or (CPU or GPU) torch tensors.
+    Cheap by design, because it runs after every epoch: one metric, and for batches where no user
+    has more than :data:`RANK_PATH_MAX_RELEVANT` relevant items (leave-one-out validation) no top-k
+    selection at all -- each relevant item's position in the ``(-score, item)`` ranking is counted
+    directly from the scores (:func:`_relevant_ranks`), which gives exactly the hits the top-k lists
+    of :func:`rank_users` give. ``score_fn`` may return numpy arrays or (CPU or GPU) torch tensors.
 
     Raises:
         DataError: ``truth`` has no user with a relevant item (skip early stopping instead).
         ConfigError: unknown ``metric``.
     """
     fn = get_metric(metric)
+    k = _check_k(k)
     truth = _canonical(truth)
     users = np.flatnonzero(np.diff(truth.indptr) > 0)
     if users.size == 0:
@@ -284,9 +287,77 @@ def validation_score(
             "validation_score: truth has no user with a relevant item; skip early stopping when "
             "the validation part is empty"
         )
-    ranked = rank_users(score_fn, users, exclude, k, batch_size)
-    rel = truth[users]
-    return float(fn(hits_matrix(ranked, rel), np.diff(rel.indptr), k).mean())
+    excl = None if exclude is None else sp.csr_matrix(exclude)
+    total = 0.0
+    for start in range(0, users.size, batch_size):
+        batch = users[start : start + batch_size]
+        rel = truth[batch]
+        if np.diff(rel.indptr).max() > RANK_PATH_MAX_RELEVANT:
+            ranked = rank_users(score_fn, batch, excl, k, batch_size)
+            hits = hits_matrix(ranked, rel)
+        else:
+            s = _as_scores(score_fn(batch), method=None, users=batch)
+            ex = None if excl is None else excl[batch]
+            if ex is not None and ex.shape[1] != s.shape[1]:
+                raise MethodError(
+                    f"the method returned scores for {s.shape[1]} items but the data has "
+                    f"{ex.shape[1]} items"
+                )
+            hits = np.zeros((batch.size, k), dtype=bool)
+            rows = np.repeat(np.arange(batch.size), np.diff(rel.indptr))
+            ranks = _relevant_ranks(s, ex, rel)
+            inside = ranks < k
+            hits[rows[inside], ranks[inside]] = True
+        total += float(fn(hits, np.diff(rel.indptr), k).sum())
+    return total / users.size
+
+
+#: :func:`validation_score` counts ranks directly when no user of a batch has more relevant items
+#: than this (each relevant item costs two passes over its row); otherwise it selects the top k.
+RANK_PATH_MAX_RELEVANT = 2
+
+
+def _relevant_ranks(s: np.ndarray, exclude: sp.csr_matrix | None, rel: sp.csr_matrix) -> np.ndarray:
+    """0-based position of every relevant entry of ``rel`` (CSR order) in its row's ranking by
+    ``(-score, item)`` with the ``exclude`` entries removed -- exactly where :func:`topk` would
+    place it; ``n_items`` (never a hit) when the relevant item is itself excluded.
+
+    Level by level (the l-th relevant item of every row at once): count the non-excluded items that
+    score higher, plus those tied with it at a lower index. Rows with a tie are recounted exactly;
+    excluded items are subtracted through one gather of their scores."""
+    n, n_items = s.shape
+    counts = np.diff(rel.indptr)
+    out = np.empty(rel.nnz, dtype=np.int64)
+    ex_rows = ex_cols = None
+    if exclude is not None and exclude.nnz:
+        ex_rows = np.repeat(np.arange(n), np.diff(exclude.indptr))
+        ex_cols = exclude.indices
+    for level in range(int(counts.max(initial=0))):
+        rows = np.flatnonzero(counts > level)
+        entry = rel.indptr[rows] + level
+        cols = rel.indices[entry]
+        pos = s[rows, cols]
+        sub = s if rows.size == n else s[rows]
+        above = np.count_nonzero(sub > pos[:, None], axis=1)
+        equal = np.count_nonzero(sub == pos[:, None], axis=1)  # includes the item itself
+        rank = above.astype(np.int64)
+        tied = np.flatnonzero(equal > 1)  # usually none: recount only rows with a tie
+        if tied.size:
+            lower = np.arange(n_items)[None, :] < cols[tied, None]
+            rank[tied] += np.count_nonzero((sub[tied] == pos[tied, None]) & lower, axis=1)
+        if ex_rows is not None:
+            where = np.full(n, -1, dtype=np.int64)
+            where[rows] = np.arange(rows.size)
+            mine = where[ex_rows] >= 0
+            er, ec = where[ex_rows[mine]], ex_cols[mine]
+            es, ep = s[rows[er], ec], pos[er]
+            counted = (es > ep) | ((es == ep) & (ec < cols[er]))
+            rank -= np.bincount(er, weights=counted, minlength=rows.size).astype(np.int64)
+            self_excluded = np.zeros(rows.size, dtype=bool)
+            self_excluded[er[ec == cols[er]]] = True
+            rank[self_excluded] = n_items
+        out[entry] = rank
+    return out
 
 
 def evaluate_sampled(

@@ -20,7 +20,7 @@ from bench.evaluate import (
     topk,
     validation_score,
 )
-from bench.metrics import hits_matrix, ndcg
+from bench.metrics import get_metric, hits_matrix, ndcg
 
 ALL = ("recall", "precision", "hr", "ndcg", "mrr", "map")
 
@@ -274,7 +274,38 @@ def test_validation_score_equals_evaluate_topn_mean():
                              batch_size=5)
         full = evaluate_topn(lambda u: scores[u], users=np.arange(50), exclude=ex, truth=truth,
                              ks=[7], metrics=[metric]).summary()[f"{metric}@7"]
-        assert isinstance(v, float) and v == full
+        assert isinstance(v, float) and v == pytest.approx(full, rel=1e-12, abs=1e-15)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    levels=st.integers(1, 4),  # 3-4 relevant items per user take the top-k path
+    n_distinct=st.sampled_from([2, 3, 1000]),  # few distinct values = many ties
+    k=st.integers(1, 12),
+)
+def test_validation_rank_path_gives_exactly_the_top_k_hits(seed, levels, n_distinct, k):
+    """Leave-one-out style truth (<= 2 relevant per user) is scored by counting ranks; the hits must
+    be those of the exact top-k lists, ties and excluded (even excluded relevant) items included."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 20, 25
+    scores = rng.integers(0, n_distinct, (n_users, n_items)).astype(np.float32)
+    ex = sp.random(n_users, n_items, density=0.3, format="csr", random_state=seed)
+    ex.data[:] = 1
+    truth = np.zeros((n_users, n_items), dtype=bool)
+    for level in range(levels):
+        truth[np.arange(n_users), rng.integers(0, n_items, n_users)] = True
+    truth[rng.random(n_users) < 0.2] = False
+    truth = sp.csr_matrix(truth.astype(np.float32))
+    if truth.nnz == 0:
+        return
+    users = np.flatnonzero(np.diff(truth.indptr) > 0)
+    for metric in ("ndcg", "recall", "mrr", "map"):
+        v = validation_score(lambda u: scores[u], exclude=ex, truth=truth, k=k, metric=metric,
+                             batch_size=7)
+        ranked = topk(scores[users], k, ex[users])
+        expected = get_metric(metric)(hits_matrix(ranked, truth[users]), np.diff(truth[users].indptr), k)
+        assert v == pytest.approx(expected.mean(), rel=1e-12, abs=1e-15)
 
 
 def test_validation_score_errors():
