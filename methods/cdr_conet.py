@@ -34,8 +34,12 @@ __all__ = ["CoNet", "CoNetConfig"]
 class CoNetConfig(CDRConfig):
     """Attributes (besides :class:`methods._cdr.CDRConfig`):
     layers: widths of each tower's hidden layers (the cross units connect every pair of layers).
-    score_batch_users: users per chunk when scoring all target items (bounds memory at
-        ``score_batch_users x n_target_items x layers[0]`` floats).
+    score_batch_pairs: (user, target item) pairs per tile when scoring all target items: whole
+        rows of ``score_batch_pairs // n_target_items`` users (at least one; a larger catalogue is
+        cut into item slices), so scoring needs about ``score_batch_pairs x 2 sum(layers)`` floats
+        of activations whatever the catalogue size. Only speed depends on it: small tiles stay in
+        the CPU cache (measured on one thread: 8-16k pairs about 1.4x faster than 1M); raise it on
+        a GPU, where each tile costs a few kernel launches.
     valid_users: early stopping ranks the target items for at most this many validation users,
         drawn once from the fit generator (0 = all). Full ranking costs an MLP pass per (user, item)
         pair here (about 4 * sum of consecutive layer-width products per pair), so validating every
@@ -44,7 +48,7 @@ class CoNetConfig(CDRConfig):
 
     embedding_size: int = 32
     layers: tuple[int, ...] = (32, 16, 8)
-    score_batch_users: int = 64
+    score_batch_pairs: int = 16384
     valid_users: int = 1000
 
     search_space: ClassVar = {
@@ -56,8 +60,8 @@ class CoNetConfig(CDRConfig):
         super().__post_init__()
         if not self.layers or any(w < 1 for w in self.layers):
             raise ValueError(f"layers must list positive widths, got {list(self.layers)}")
-        if self.score_batch_users < 1:
-            raise ValueError(f"score_batch_users must be >= 1, got {self.score_batch_users}")
+        if self.score_batch_pairs < 1:
+            raise ValueError(f"score_batch_pairs must be >= 1, got {self.score_batch_pairs}")
 
 
 def _linear(n_in: int, n_out: int, device, gen, bias: bool = True) -> torch.nn.Linear:
@@ -106,10 +110,11 @@ class CoNet:
     ``[e_u ; mean of the user's item embeddings in the other domain]`` (a learned "no item" embedding
     when the user has none) and only the instance's own domain contributes to the loss. Scoring uses
     exactly that construction, so cold-start users (source only) are scored through ``e_u`` and their
-    source summary. Scores are logits over all target items (per-pair MLP, batched over users).
+    source summary. Scores are logits over all target items (the per-pair MLP in tiles, see
+    :class:`_PairScorer`).
 
-    Attributes: ``model_`` (the torch module, on CPU after fit), ``source_summary_`` (row-normalised
-    user x source-item matrix, scipy), ``training_log_``.
+    Attributes: ``model_`` (the torch module, on CPU after fit), ``source_summary_`` (each user's
+    source summary ``s_u``, ``n_users x embedding_size``, torch), ``training_log_``.
     """
 
     def __init__(self, config: CoNetConfig):
@@ -164,7 +169,8 @@ class CoNet:
             def build_score_fn() -> T.ScoreFn:
                 ms, _ = summaries()
                 ms = ms.detach()
-                return lambda u: _score(model, ms, u, n_t, cfg.score_batch_users, device)
+                scorer = _PairScorer(model, ms, n_t)
+                return lambda u: _score(scorer, u, cfg.score_batch_pairs, device)
 
             evaluate = T.validation_evaluator(
                 build_score_fn, train=data.target, valid=subsample_users(valid, cfg.valid_users, rng), method="conet"
@@ -185,32 +191,115 @@ class CoNet:
         device = T.resolve_device(self.config.device)
         model, ms = self.model_.to(device), self.source_summary_.to(device)
         with T.num_threads(self.config.num_threads), torch.no_grad():
-            return _score(model, ms, users, self.n_target_items_, self.config.score_batch_users, device)
+            scorer = _PairScorer(model, ms, self.n_target_items_)
+            return _score(scorer, users, self.config.score_batch_pairs, device)
 
 
-def _score(model: _CoNet, ms: torch.Tensor, users: np.ndarray, n_t: int, chunk: int, device) -> np.ndarray:
-    """Target logits for ``users`` against all target items, ``chunk`` users at a time.
+class _PairScorer:
+    """Target logits of the training forward ``model(xs, xt)[1]`` for many (user, item) pairs.
 
-    Exactly the training forward with ``xs = [e_u ; source summary]`` and ``xt = [e_u ; e_j]``, but the
-    first layer (of both towers and of the cross unit) is split into a per-user and a per-item part,
-    so only the deeper layers run per (user, item) pair."""
+    The towers' activations sit side by side in one ``(pairs, 2 w)`` matrix ``X = [a_s, a_t]``, so
+    each layer after the first is ONE GEMM with the block weight ``[[W_s, H], [H, W_t]]`` (``H``:
+    the shared cross unit, no bias) plus ``[b_s ; b_t]`` and an in-place relu, instead of four
+    small matmuls and adds per layer. The first layer is affine in ``[e_u ; s_u]`` and
+    ``[e_u ; e_j]``, so its pre-activation is a per-user row plus a per-item row: item rows are
+    computed once per scorer, user rows once per :func:`_score` call, and each pair costs one add
+    and relu. The last layer computes only the target half, all that ``out_t`` reads, as ``W X^T``
+    (a GEMM with a narrow output runs about 3x faster in that orientation on one CPU thread).
+    Equal to the training forward up to float rounding (summation order)."""
+
+    def __init__(self, model: _CoNet, ms: torch.Tensor, n_t: int):
+        with torch.no_grad():
+            self.model, self.ms = model, ms
+            self.target_only = len(model.w_s) == 1  # the first layer is also the last one
+            self.items = self._item_rows(n_t)
+            self.hidden, self.last = _fused_layers(model)
+            self.out_w, self.out_b = model.out_t.weight[0], model.out_t.bias
+
+    def _item_rows(self, n_t: int) -> torch.Tensor:
+        """``(n_t, 2 w0)``: the item part of the first layer, ``[H^0 e_j ; W_t^0 e_j]``."""
+        m = self.model
+        dim = m.user.shape[1]
+        w = torch.cat([m.h[0].weight[:, dim:], m.w_t[0].weight[:, dim:]])
+        rows = m.item_t[:n_t] @ w.T
+        return rows[:, rows.shape[1] // 2 :].contiguous() if self.target_only else rows
+
+    def user_rows(self, users: torch.Tensor) -> torch.Tensor:
+        """``(len(users), 2 w0)``: the user part of the first layer with both towers' biases,
+        ``[W_s^0 [e_u ; s_u] + b_s + H^0 e_u ; W_t^0 e_u + b_t + H^0 [e_u ; s_u]]``."""
+        m = self.model
+        dim = m.user.shape[1]
+        ws0, wt0, h0 = m.w_s[0], m.w_t[0], m.h[0]
+        eu, su = m.user.index_select(0, users), self.ms.index_select(0, users)
+        xs = torch.cat([eu, su], 1)
+        user_t = eu @ wt0.weight[:, :dim].T + wt0.bias + h0(xs)
+        if self.target_only:
+            return user_t
+        return torch.cat([ws0(xs) + eu @ h0.weight[:, :dim].T, user_t], 1)
+
+    def widths(self) -> list[int]:
+        """Floats per pair of each activation buffer a tile needs (first layer, then the rest)."""
+        rest = [w.shape[1] for w, _ in self.hidden] + ([self.last[0].shape[0]] if self.last else [])
+        return [self.items.shape[1], *rest]
+
+    def logits(
+        self,
+        user_rows: torch.Tensor,
+        item_rows: torch.Tensor,
+        bufs: list[torch.Tensor],
+        dest: torch.Tensor,
+    ) -> None:
+        """Writes the logits of every (user row, item row) pair into the contiguous ``dest``
+        (``len(user_rows) x len(item_rows)``), with activations in the flat ``bufs`` (one per
+        entry of :meth:`widths`, each at least pairs x width long), so a tile allocates nothing."""
+        nu, ni = user_rows.shape[0], item_rows.shape[0]
+        p = nu * ni
+        x = bufs[0][: p * item_rows.shape[1]].view(nu, ni, -1)
+        torch.add(user_rows.unsqueeze(1), item_rows.unsqueeze(0), out=x)
+        x = x.relu_().view(p, -1)
+        for (w, b), buf in zip(self.hidden, bufs[1:]):
+            x = torch.addmm(b, x, w, out=buf[: p * w.shape[1]].view(p, -1)).relu_()
+        if self.last is not None:
+            w, b = self.last
+            x = torch.addmm(b, w, x.T, out=bufs[-1][: p * w.shape[0]].view(-1, p)).relu_().T
+        torch.mv(x, self.out_w, out=dest.view(p)).add_(self.out_b)
+
+
+def _fused_layers(model: _CoNet) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], tuple | None]:
+    """The layers after the first, acting on ``X = [a_s, a_t]``: ``(weight^T, bias)`` of each
+    hidden one (block ``[[W_s, H], [H, W_t]]``, bias ``[b_s ; b_t]``), and ``(weight, bias column)``
+    of the last one's target half (``[H, W_t]``, ``b_t``), ``None`` when there is one layer only."""
+    deeper = list(zip(model.w_s, model.w_t, model.h))[1:]
+    hidden = []
+    for ws, wt, h in deeper[:-1]:
+        top, bottom = torch.cat([ws.weight, h.weight], 1), torch.cat([h.weight, wt.weight], 1)
+        block = torch.cat([top, bottom])
+        hidden.append((block.T.contiguous(), torch.cat([ws.bias, wt.bias])))
+    if not deeper:
+        return hidden, None
+    _, wt, h = deeper[-1]
+    return hidden, (torch.cat([h.weight, wt.weight], 1), wt.bias.unsqueeze(1))
+
+
+def _score(scorer: _PairScorer, users: np.ndarray, n_pairs: int, device) -> np.ndarray:
+    """Target logits ``(len(users), n_t)`` of ``users`` against all target items, in tiles of at
+    most ``n_pairs`` (user, item) pairs: whole rows of ``n_pairs // n_t`` users, or one user's row
+    in slices of ``n_pairs`` items when the catalogue is larger; so the working memory is
+    ``n_pairs x sum(widths)`` floats whatever the catalogue size, and each tile's logits land
+    directly in a contiguous block of the result."""
     users = torch.as_tensor(np.asarray(users, dtype=np.int64), device=device)
-    dim = model.user.shape[1]
-    ws0, wt0, h0 = model.w_s[0], model.w_t[0], model.h[0]
-    deeper = list(zip(list(model.w_s)[1:], list(model.w_t)[1:], list(model.h)[1:]))
-    out = []
+    n_t = scorer.items.shape[0]
+    out = torch.empty((users.numel(), n_t), dtype=torch.float32, device=device)
+    n_items = max(1, min(n_t, n_pairs))
+    n_users = max(1, n_pairs // n_items)  # 1 whenever n_items < n_t: tiles stay contiguous
+    pairs = min(n_users, users.numel()) * n_items
     with torch.no_grad():
-        items = model.item_t[:n_t]
-        item_t = items @ wt0.weight[:, dim:].T  # (n_t, h1): W_t^0 item part
-        item_h = items @ h0.weight[:, dim:].T  # (n_t, h1): H^0 item part (cross unit fed by xt)
-        for c in users.split(chunk):
-            eu, su = model.user.index_select(0, c), ms.index_select(0, c)
-            xs = torch.cat([eu, su], 1)
-            user_s = ws0(xs) + eu @ h0.weight[:, :dim].T
-            user_t = eu @ wt0.weight[:, :dim].T + wt0.bias + h0(xs)
-            a_s = F.relu(user_s.unsqueeze(1) + item_h.unsqueeze(0))
-            a_t = F.relu(user_t.unsqueeze(1) + item_t.unsqueeze(0))
-            for ws, wt, h in deeper:
-                a_s, a_t = F.relu(ws(a_s) + h(a_t)), F.relu(wt(a_t) + h(a_s))
-            out.append(model.out_t(a_t).squeeze(-1).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, n_t), dtype=np.float32)
+        bufs = [torch.empty(pairs * w, device=device) for w in scorer.widths()]
+        all_rows = scorer.user_rows(users)
+        for u0 in range(0, users.numel(), n_users):
+            rows = all_rows[u0 : u0 + n_users]
+            for i0 in range(0, n_t, n_items):
+                items = scorer.items[i0 : i0 + n_items]
+                dest = out[u0 : u0 + rows.shape[0], i0 : i0 + items.shape[0]]
+                scorer.logits(rows, items, bufs, dest)
+    return out.cpu().numpy()
