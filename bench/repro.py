@@ -64,9 +64,14 @@ def parallel_phases(params: Params) -> list[list[StageJob]]:
     if "topn" in params.grids:
         grid = params.grids["topn"]
         tune = [StageJob(f"tune@{s}-{m}", s) for s in grid.scenarios for m in grid.methods]
+    # seed-major within a scenario, so that workers running at the same time usually train
+    # different methods (the memory-heavy ones are not paired with themselves)
     cells = [
         StageJob(f"{RUN_STAGES[params.scenario(s).kind]}@{s}-{m}-{seed}", s)
-        for s, m, seed in params.cells()
+        for grid in params.grids.values()
+        for s in grid.scenarios
+        for seed in params.seeds
+        for m in grid.methods
     ]
     return [tune, cells]
 
