@@ -17,7 +17,7 @@ from methods._cdr import (
     CDRConfig,
     DomainPairs,
     DotScorer,
-    SymmetricSpMM,
+    SpMM,
     joint_steps,
     l2,
     rows,
@@ -46,6 +46,22 @@ class BiTGCFConfig(CDRConfig):
             raise ValueError(f"n_layers must be >= 1, got {self.n_layers}")
 
 
+class _Bipartite:
+    """One domain's normalised adjacency ``A = [[0, R], [R^T, 0]]`` kept as its two blocks ``R``
+    (users x items) and ``R^T`` on the device: ``A @ [U; I] = [R I; R^T U]``, so propagation never
+    builds, slices or concatenates the stacked ``(users + items) x d`` matrix."""
+
+    def __init__(self, matrix, device: torch.device):
+        adj = normalized_adjacency(matrix)
+        n = matrix.shape[0]
+        self.r = sparse_tensor(adj[:n, n:], device)
+        self.rt = sparse_tensor(adj[n:, :n], device)
+
+    def step(self, users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One propagation layer: ``(R @ items, R^T @ users)``."""
+        return SpMM.apply(items, self.r, self.rt), SpMM.apply(users, self.rt, self.r)
+
+
 class _BiTGCF(torch.nn.Module):
     def __init__(self, n_users: int, n_s: int, n_t: int, dim: int, std: float, device, gen):
         super().__init__()
@@ -56,24 +72,26 @@ class _BiTGCF(torch.nn.Module):
         self.n_users = n_users
 
     def propagate(
-        self, adj_s: torch.Tensor, adj_t: torch.Tensor, lam_s: torch.Tensor, lam_t: torch.Tensor, n_layers: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Layer-mean embeddings of both graphs; after every layer (and on the ego layer) the user rows
-        are exchanged: ``u_s <- lam_s u_s + (1 - lam_s) u_t`` and ``u_t <- lam_t u_t + (1 - lam_t) u_s``."""
+        self, gs: _Bipartite, gt: _Bipartite, lam_s: torch.Tensor, lam_t: torch.Tensor, n_layers: int
+    ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """Layer-mean ``(users, items)`` embeddings of both graphs; after every layer (and on the ego
+        layer) the user rows are exchanged: ``u_s <- lam_s u_s + (1 - lam_s) u_t`` and
+        ``u_t <- lam_t u_t + (1 - lam_t) u_s``."""
         n = self.n_users
 
-        def transfer(xs: torch.Tensor, xt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            us, ut = xs[:n], xt[:n]
-            us2 = lam_s * us + (1.0 - lam_s) * ut
-            ut2 = lam_t * ut + (1.0 - lam_t) * us
-            return torch.cat([us2, xs[n:]]), torch.cat([ut2, xt[n:]])
+        def transfer(us: torch.Tensor, ut: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            # lerp(a, b, w) = a + w (b - a): one fused kernel instead of four products and sums
+            return torch.lerp(ut, us, lam_s), torch.lerp(us, ut, lam_t)
 
-        xs, xt = transfer(self.ego_s, self.ego_t)
-        total_s, total_t = xs, xt
+        us, ut = transfer(self.ego_s[:n], self.ego_t[:n])
+        is_, it = self.ego_s[n:], self.ego_t[n:]
+        sum_us, sum_is, sum_ut, sum_it = us, is_, ut, it
         for _ in range(n_layers):
-            xs, xt = transfer(SymmetricSpMM.apply(xs, adj_s), SymmetricSpMM.apply(xt, adj_t))
-            total_s, total_t = total_s + xs, total_t + xt
-        return total_s / (n_layers + 1), total_t / (n_layers + 1)
+            (us, is_), (ut, it) = gs.step(us, is_), gt.step(ut, it)
+            us, ut = transfer(us, ut)
+            sum_us, sum_is, sum_ut, sum_it = sum_us + us, sum_is + is_, sum_ut + ut, sum_it + it
+        k = float(n_layers + 1)
+        return (sum_us / k, sum_is / k), (sum_ut / k, sum_it / k)
 
 
 @register("bitgcf", config=BiTGCFConfig, scenarios=("cdr_warm", "cdr_cold"))
@@ -104,8 +122,7 @@ class BiTGCF(DotScorer):
         gen = T.make_generator(rng, device)
         n, n_s, n_t = data.n_users, data.n_source_items, data.n_target_items
         with T.num_threads(cfg.num_threads):
-            adj_s = sparse_tensor(normalized_adjacency(data.source.matrix), device)
-            adj_t = sparse_tensor(normalized_adjacency(data.target.matrix), device)
+            gs, gt = _Bipartite(data.source.matrix, device), _Bipartite(data.target.matrix, device)
             deg_s = np.diff(data.source.matrix.indptr).astype(np.float32)
             deg_t = np.diff(data.target.matrix.indptr).astype(np.float32)
             tot = deg_s + deg_t
@@ -116,25 +133,26 @@ class BiTGCF(DotScorer):
             model = _BiTGCF(n, n_s, n_t, cfg.embedding_size, cfg.init_std, device, gen)
             opt = adam(model.parameters(), cfg.learning_rate)
 
-            def domain_loss(emb: torch.Tensor, ego: torch.Tensor, pairs: DomainPairs, idx: torch.Tensor) -> torch.Tensor:
+            def domain_loss(emb, ego: torch.Tensor, pairs: DomainPairs, idx: torch.Tensor) -> torch.Tensor:
                 if idx.numel() == 0:
                     return torch.zeros((), device=device)
+                users, items = emb
                 u, i, j = pairs.batch(idx, gen)
-                eu, ei, ej = rows(emb, u), rows(emb, i + n), rows(emb, j + n)
+                eu, ei, ej = rows(users, u), rows(items, i), rows(items, j)
                 reg = l2(cfg.reg, idx.numel(), rows(ego, u), rows(ego, i + n), rows(ego, j + n))
                 return T.bpr_loss((eu * ei).sum(1), (eu * ej).sum(1)) + reg
 
             def loss_fn(idx_t: torch.Tensor, idx_s: torch.Tensor) -> torch.Tensor:
-                es, et = model.propagate(adj_s, adj_t, lam_s, lam_t, cfg.n_layers)
+                es, et = model.propagate(gs, gt, lam_s, lam_t, cfg.n_layers)
                 return domain_loss(et, model.ego_t, tgt, idx_t) + domain_loss(es, model.ego_s, src, idx_s)
 
             def run_epoch(epoch: int) -> float:
                 return run_steps(joint_steps([tgt.n, src.n], cfg.batch_size, gen, device), loss_fn, opt)
 
             def build_score_fn() -> T.ScoreFn:
-                _, et = model.propagate(adj_s, adj_t, lam_s, lam_t, cfg.n_layers)
-                et = et.detach()
-                return lambda u: T.dot_scores(et[:n], et[n:], u, device)
+                _, (ut, it) = model.propagate(gs, gt, lam_s, lam_t, cfg.n_layers)
+                ut, it = ut.detach(), it.detach()
+                return lambda u: T.dot_scores(ut, it, u, device)
 
             evaluate = T.validation_evaluator(build_score_fn, train=data.target,
                 valid=subsample_users(valid, cfg.valid_users, rng), method="bitgcf")
@@ -143,7 +161,7 @@ class BiTGCF(DotScorer):
                 patience=cfg.patience, method="bitgcf",
             )
             with torch.no_grad():
-                _, et = model.propagate(adj_s, adj_t, lam_s, lam_t, cfg.n_layers)
-            self.user_factors_ = et[:n].cpu().numpy().copy()
-            self.item_factors_ = et[n:].cpu().numpy().copy()
+                _, (ut, it) = model.propagate(gs, gt, lam_s, lam_t, cfg.n_layers)
+            self.user_factors_ = ut.cpu().numpy().copy()
+            self.item_factors_ = it.cpu().numpy().copy()
         return self
