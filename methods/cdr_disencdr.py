@@ -15,7 +15,7 @@ from bench.cdr import CDRData
 from bench.interactions import Interactions
 from bench.methods import FloatRange, IntRange, register
 from methods import _torch as T
-from methods._cdr import adam, subsample_users, CDRConfig, DomainPairs, DotScorer, SpMM, joint_steps, row_normalized, rows, run_steps, sparse_tensor
+from methods._cdr import adam, subsample_users, CDRConfig, DomainPairs, DotScorer, joint_steps, row_normalized, rows, run_steps, sparse_tensor
 
 __all__ = ["DisenCDR", "DisenCDRConfig"]
 
@@ -67,12 +67,34 @@ class DisenCDRConfig(CDRConfig):
 
 
 # ----------------------------------------------------------------------------- graph plumbing
+def _sparse_mm(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``A @ X`` for a sparse CSR ``A`` into a fresh tensor: ``torch.sparse.mm`` first fills a zero
+    matrix and copies it into the result, which on CPU costs as much as the product itself."""
+    out = x.new_empty((a.shape[0], x.shape[1]))
+    return torch.addmm(out, a, x, beta=0, out=out)
+
+
+class _SpMM(torch.autograd.Function):
+    """``A @ X`` for a constant sparse ``A`` with its transpose ``At`` precomputed (backward
+    ``At @ G``); :class:`methods._cdr.SpMM` with :func:`_sparse_mm` products."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, a: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+        ctx.at = at
+        return _sparse_mm(a, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return _sparse_mm(ctx.at, grad.contiguous()), None, None
+
+
 class _Graph:
     """One domain's row-normalised ``UV`` (active users x items) and ``VU`` (items x active users)
     on the device, with their transposes for the backward pass. ``active`` = the users with at
     least one interaction in this domain: the domain's encoders run over them only (the other
     users have no evidence in this domain), and :meth:`scatter` puts their rows back into the
-    shared user index with zeros elsewhere."""
+    shared user index with zeros elsewhere. When every user is active (warm splits) both are the
+    identity and cost nothing."""
 
     def __init__(self, matrix: sp.csr_matrix, device: torch.device):
         matrix = sp.csr_matrix(matrix)
@@ -85,25 +107,30 @@ class _Graph:
         self.active = torch.from_numpy(active.astype(np.int64)).to(device)
         self.n_all = matrix.shape[0]
         self.n_users, self.n_items = sub.shape
+        self.all_active = self.n_users == self.n_all
 
     def rows(self, x: torch.Tensor) -> torch.Tensor:
         """The active users' rows of a full user tensor."""
-        return x.index_select(0, self.active)
+        return x if self.all_active else x.index_select(0, self.active)
 
     def scatter(self, x: torch.Tensor) -> torch.Tensor:
         """Active users' rows -> a full user tensor (zeros for users inactive in this domain)."""
+        if self.all_active:
+            return x
         return x.new_zeros((self.n_all, x.shape[1])).index_copy(0, self.active, x)
 
     def to_items(self, x: torch.Tensor) -> torch.Tensor:
-        return SpMM.apply(x, self.vu, self.vu_t)
+        return _SpMM.apply(x, self.vu, self.vu_t)
 
     def to_users(self, x: torch.Tensor) -> torch.Tensor:
-        return SpMM.apply(x, self.uv, self.uv_t)
+        return _SpMM.apply(x, self.uv, self.uv_t)
 
 
 class _GC(torch.nn.Module):
     """Graph convolution ``LeakyReLU(A (X W) + b)``, evaluated as ``(A X) W`` when ``A`` has fewer rows
-    than columns (same result, fewer dense flops)."""
+    than columns (same result, fewer dense flops: the dense product runs on the smaller side; the
+    sparse product costs the same either way). :meth:`dense` applies ``W`` and ``b`` to an already
+    spread ``A X``, so that several convolutions of one input share that sparse product."""
 
     def __init__(self, n_in: int, n_out: int, leaky: float, device, gen):
         super().__init__()
@@ -114,10 +141,20 @@ class _GC(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, spread, n_rows_out: int) -> torch.Tensor:
         if n_rows_out < x.shape[0]:
-            out = spread(x) @ self.weight
-        else:
-            out = spread(x @ self.weight)
-        return F.leaky_relu(out + self.bias, self.leaky)
+            return self.dense(spread(x))
+        # in place: neither the sparse product's nor leaky_relu_'s backward needs the old values
+        return F.leaky_relu_(spread(x @ self.weight).add_(self.bias), self.leaky)
+
+    def dense(self, ax: torch.Tensor) -> torch.Tensor:
+        """``LeakyReLU((A X) W + b)`` from ``ax = A X``."""
+        return F.leaky_relu_(torch.addmm(self.bias, ax, self.weight), self.leaky)
+
+
+def _merge(lin: torch.nn.Linear, conv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``lin(cat([conv, x], 1))`` without materialising the concatenation: two accumulated products
+    with the two halves of the weight."""
+    d = conv.shape[1]
+    return torch.addmm(lin.bias, conv, lin.weight[:, :d].t()).addmm_(x, lin.weight[:, d:].t())
 
 
 def _lin(n_in: int, n_out: int, device, gen) -> torch.nn.Linear:
@@ -129,24 +166,24 @@ def _lin(n_in: int, n_out: int, device, gen) -> torch.nn.Linear:
 
 
 def _sigma(logstd: torch.Tensor) -> torch.Tensor:
-    return 0.1 + 0.9 * F.softplus(logstd)
+    return F.softplus(logstd).mul_(0.9).add_(0.1)
 
 
-def _kl(mu1, ls1, mu2=None, ls2=None) -> torch.Tensor:
-    """KL(N(mu1, s1) || N(mu2, s2)) summed over dimensions, averaged over rows; standard normal
-    when ``mu2`` is None."""
-    s1 = _sigma(ls1)
+def _kl(mu1, s1, mu2=None, s2=None) -> torch.Tensor:
+    """KL(N(mu1, s1) || N(mu2, s2)) (scales, not logstds) summed over dimensions, averaged over
+    rows; standard normal when ``mu2`` is None (then ``-log s1 + (s1^2 + mu1^2) / 2 - 1/2``)."""
     if mu2 is None:
-        mu2, s2 = torch.zeros_like(mu1), torch.ones_like(s1)
+        kl = (s1.square() + mu1.square()).mul_(0.5).sub_(torch.log(s1))
     else:
-        s2 = _sigma(ls2)
-    kl = torch.log(s2 / s1) + (s1.square() + (mu1 - mu2).square()) / (2 * s2.square()) - 0.5
-    return kl.sum(1).mean()
+        kl = torch.log(s2 / s1) + (s1.square() + (mu1 - mu2).square()) / (2 * s2.square())
+    return kl.sum() / mu1.shape[0] - 0.5 * mu1.shape[1]
 
 
 class _Layer(torch.nn.Module):
     """One VBGE layer over a domain graph: two-hop user and item paths, concatenated with the input
-    and merged by a linear layer. ``variational`` layers output (mean, logstd) pairs."""
+    and merged by a linear layer. ``variational`` layers output (mean, logstd) pairs: the heads
+    have their own second-hop convolution and merge, but when that convolution runs as
+    ``(A X) W`` (user path) they share its sparse product ``A X``."""
 
     def __init__(self, dim: int, leaky: float, variational: bool, with_items: bool, device, gen):
         super().__init__()
@@ -162,12 +199,23 @@ class _Layer(torch.nn.Module):
             self.i_lin = torch.nn.ModuleDict({h: _lin(2 * dim, dim, device, gen) for h in heads})
 
     def users(self, u: torch.Tensor, g: _Graph) -> dict[str, torch.Tensor]:
-        ho = self.u1(u, g.to_items, g.n_items)
-        return {h: self.u_lin[h](torch.cat([self.u2[h](ho, g.to_users, g.n_users), u], 1)) for h in self.u2}
+        hops = ((g.to_items, g.n_items), (g.to_users, g.n_users))
+        return self._path(u, self.u1, self.u2, self.u_lin, hops)
 
     def items(self, i: torch.Tensor, g: _Graph) -> dict[str, torch.Tensor]:
-        ho = self.i1(i, g.to_users, g.n_users)
-        return {h: self.i_lin[h](torch.cat([self.i2[h](ho, g.to_items, g.n_items), i], 1)) for h in self.i2}
+        hops = ((g.to_users, g.n_users), (g.to_items, g.n_items))
+        return self._path(i, self.i1, self.i2, self.i_lin, hops)
+
+    @staticmethod
+    def _path(x, gc1: _GC, gc2, lin, hops) -> dict[str, torch.Tensor]:
+        """Per head ``lin[h](cat([gc2[h](gc1(x)), x]))``; ``hops`` = (spread, rows out) of the hop
+        to the other side and of the hop back."""
+        (hop1, n_hop1), (hop2, n_hop2) = hops
+        ho = gc1(x, hop1, n_hop1)
+        if n_hop2 < ho.shape[0]:  # (A X) W for every head: one sparse product for all
+            ax = hop2(ho)
+            return {h: _merge(lin[h], gc2[h].dense(ax), x) for h in gc2}
+        return {h: _merge(lin[h], gc2[h](ho, hop2, n_hop2), x) for h in gc2}
 
 
 class _VBGE(torch.nn.Module):
@@ -184,14 +232,14 @@ class _VBGE(torch.nn.Module):
         """(user mean, user logstd, item mean, item logstd)."""
         for layer in self.layers[:-1]:
             u, i = drop(u), drop(i)
-            u, i = F.relu(layer.users(u, g)["out"]), F.relu(layer.items(i, g)["out"])
+            u, i = F.relu_(layer.users(u, g)["out"]), F.relu_(layer.items(i, g)["out"])
         u, i = drop(u), drop(i)
         us, its = self.layers[-1].users(u, g), self.layers[-1].items(i, g)
         return us["mean"], us["logstd"], its["mean"], its["logstd"]
 
     def user_share(self, u, g: _Graph, drop):
         for layer in self.layers[:-1]:
-            u = F.relu(layer.users(drop(u), g)["out"])
+            u = F.relu_(layer.users(drop(u), g)["out"])
         us = self.layers[-1].users(drop(u), g)
         return us["mean"], us["logstd"]
 
@@ -210,13 +258,13 @@ class _CrossVBGE(torch.nn.Module):
         domain's active users (a user active in one domain only has rate 1 or 0)."""
         for ls, lt in zip(list(self.s)[:-1], list(self.t)[:-1]):
             us, ut = drop(us), drop(ut)
-            a = gs.scatter(F.relu(ls.users(gs.rows(us), gs)["out"]))
-            b = gt.scatter(F.relu(lt.users(gt.rows(ut), gt)["out"]))
-            us = ut = rate * a + (1 - rate) * b
+            a = gs.scatter(F.relu_(ls.users(gs.rows(us), gs)["out"]))
+            b = gt.scatter(F.relu_(lt.users(gt.rows(ut), gt)["out"]))
+            us = ut = torch.lerp(b, a, rate)  # rate * a + (1 - rate) * b
         a = self.s[-1].users(gs.rows(drop(us)), gs)
         b = self.t[-1].users(gt.rows(drop(ut)), gt)
-        mean = rate * gs.scatter(a["mean"]) + (1 - rate) * gt.scatter(b["mean"])
-        logstd = rate * gs.scatter(a["logstd"]) + (1 - rate) * gt.scatter(b["logstd"])
+        mean = torch.lerp(gt.scatter(b["mean"]), gs.scatter(a["mean"]), rate)
+        logstd = torch.lerp(gt.scatter(b["logstd"]), gs.scatter(a["logstd"]), rate)
         return mean, logstd
 
 
@@ -242,33 +290,36 @@ class _DisenCDR(torch.nn.Module):
         p = cfg.dropout if sample else 0.0
 
         def drop(x: torch.Tensor) -> torch.Tensor:
+            """Inverted dropout; the mask is built in place as floats ``keep / (1 - p)``."""
             if p == 0.0:
                 return x
-            keep = torch.rand(x.shape, generator=gen, device=x.device) >= p
-            return x * keep / (1.0 - p)
+            mask = torch.rand(x.shape, generator=gen, device=x.device)
+            return x * mask.ge_(p).div_(1.0 - p)
 
-        def draw(mu, ls):
+        def draw(mu, s):
             if not sample:
                 return mu
-            return mu + torch.randn(mu.shape, generator=gen, device=mu.device) * _sigma(ls)
+            return torch.addcmul(mu, torch.randn(mu.shape, generator=gen, device=mu.device), s)
 
         kl = torch.zeros((), device=self.user_s.device)
         out = []
         specific = ((self.spec_s, gs, self.user_s, self.item_s), (self.spec_t, gt, self.user_t, self.item_t))
         for enc, g, u, i in specific:
             um, uls, im, ils = enc(g.rows(u), i, g, drop)
-            out += [g.scatter(draw(um, uls)), draw(im, ils)]  # zeros for users inactive in g
-            kl = kl + _kl(um, uls) + _kl(im, ils)
+            su, si = _sigma(uls), _sigma(ils)  # posterior scales, shared by draw and KL
+            out += [g.scatter(draw(um, su)), draw(im, si)]  # zeros for users inactive in g
+            kl = kl + _kl(um, su) + _kl(im, si)
         user_s, item_s, user_t, item_t = out
         if not shared:
             return user_s, item_s, user_t, item_t, kl
         ms, lss = self.share_s.user_share(gs.rows(self.user_s), gs, drop)
         mt, lst = self.share_t.user_share(gt.rows(self.user_t), gt, drop)
         mu, ls = self.cross(self.user_share_s, self.user_share_t, gs, gt, rate, drop)
-        z = draw(mu, ls)
-        to_s = _kl(gs.rows(mu), gs.rows(ls), ms, lss)
-        to_t = _kl(gt.rows(mu), gt.rows(ls), mt, lst)
-        kl = kl + (1 - cfg.beta) * _kl(mu, ls) + cfg.beta * (to_s + to_t)
+        s = _sigma(ls)
+        z = draw(mu, s)
+        to_s = _kl(gs.rows(mu), gs.rows(s), ms, _sigma(lss))
+        to_t = _kl(gt.rows(mu), gt.rows(s), mt, _sigma(lst))
+        kl = kl + (1 - cfg.beta) * _kl(mu, s) + cfg.beta * (to_s + to_t)
         # a user without target interactions is represented in the target by the shared part only
         return z + user_s, item_s, z + user_t, item_t, kl
 
@@ -285,12 +336,14 @@ class DisenCDR(DotScorer):
     (the paper's exclusive/inclusive mutual-information regularisers in their reference-code form:
     the shared posterior is pulled toward each single-domain shared posterior and the prior).
     Implementation: full-graph forward per step with batched sparse products (``UV``/``VU``
-    row-normalised adjacencies, ``(A X) W`` order where cheaper); each step takes a slice of both
-    domains' pairs with one uniform negative each. Deviations from the reference code, documented:
-    the posterior scale is ``0.1 + 0.9 softplus(logstd)`` with a standard-normal prior (the code
-    exponentiates twice); the shared-encoder mixing rate is per user (``n_u^s / (n_u^s + n_u^t)``;
-    the code uses one global value); a user without target interactions (cold-start) is represented in
-    the target by the shared part only (the target-specific encoder has no evidence about them).
+    row-normalised adjacencies, ``(A X) W`` order where cheaper, one ``A X`` shared by both
+    variational heads, no zero-filled outputs, no concatenation before the merges); each step takes
+    a slice of both domains' pairs with one uniform negative each. Deviations from the reference
+    code, documented: the posterior scale is ``0.1 + 0.9 softplus(logstd)`` with a standard-normal
+    prior (the code exponentiates twice); the shared-encoder mixing rate is per user (``n_u^s /
+    (n_u^s + n_u^t)``; the code uses one global value); a user without target interactions
+    (cold-start) is represented in the target by the shared part only (the target-specific encoder
+    has no evidence about them).
 
     Attributes: ``user_factors_`` / ``item_factors_`` (posterior means in the target domain),
     ``training_log_`` (after warm-up), ``warmup_losses_``.
