@@ -2,12 +2,16 @@
 
     .venv/bin/python benchmarks/measure_repro.py --profile default --jobs 2
     .venv/bin/python benchmarks/measure_repro.py --profile ci --jobs 2 --add-method itemknn
+    .venv/bin/python benchmarks/measure_repro.py --existing /tmp/recx-measure-XXXX \
+        --method-file benchmarks/example_method.py --add-method my_method
 
 Clones the current commit into a scratch folder (with ``profiles/<profile>.yaml`` as params.yaml
 unless the profile is ``default``), gives it an EMPTY DVC cache (so nothing is restored from the run
 cache), runs ``recx repro --jobs N`` there and samples, twice a second, the resident memory of the
 whole process tree (DVC and every stage). With ``--add-method M`` it then appends ``M`` to the top-N
-grid and times the incremental ``recx repro``. Results go to
+grid (``--method-file`` first copies a method module into the clone's ``methods/``) and times the
+incremental ``recx repro``; ``--existing DIR`` skips the clone and the from-scratch run and times only
+that increment in a scratch folder an earlier measurement kept. Results go to
 ``benchmarks/results/repro-<profile>.json`` (wall seconds, peak total and peak single-process RSS,
 seconds per stage, commit, cores, load average before the run).
 
@@ -90,43 +94,56 @@ def timed_repro(ws: Path, env: dict[str, str], jobs: int) -> dict:
     }
 
 
+def _default_out(profile: str) -> Path:
+    return REPO / "benchmarks" / "results" / f"repro-{profile}.json"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="default", help="default, or a name in profiles/")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--add-method", help="then add this top-N method and time the incremental rerun")
+    ap.add_argument("--method-file", type=Path, help="module to copy into methods/ before --add-method")
     ap.add_argument("--keep", type=Path, help="scratch folder to use and keep (default: temporary)")
+    ap.add_argument("--existing", type=Path, help="time only --add-method in this kept scratch folder")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
 
-    ws = args.keep or Path(tempfile.mkdtemp(prefix="recx-measure-"))
-    if ws.exists() and any(ws.iterdir()):
-        sys.exit(f"{ws} is not empty; pass an empty or new folder to --keep")
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                            check=True).stdout.strip()
-    subprocess.run(["git", "clone", "-q", str(REPO), str(ws)], check=True)
-    if args.profile != "default":
-        shutil.copy(ws / "profiles" / f"{args.profile}.yaml", ws / "params.yaml")
     env = dict(os.environ)
+    env.setdefault("RECX_DATA_MIRROR", str(REPO.parent / "shared" / "datasets"))
+    if args.existing:
+        ws = args.existing
+        result = json.loads((args.out or _default_out(args.profile)).read_text())
+    else:
+        ws = args.keep or Path(tempfile.mkdtemp(prefix="recx-measure-"))
+        if ws.exists() and any(ws.iterdir()):
+            sys.exit(f"{ws} is not empty; pass an empty or new folder to --keep")
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        subprocess.run(["git", "clone", "-q", str(REPO), str(ws)], check=True)
+        if args.profile != "default":
+            shutil.copy(ws / "profiles" / f"{args.profile}.yaml", ws / "params.yaml")
     env.update(
         PYTHONPATH=str(ws), DVC_NO_ANALYTICS="1",
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     )
-    env.setdefault("RECX_DATA_MIRROR", str(REPO.parent / "shared" / "datasets"))
-    subprocess.run([sys.executable, "-m", "dvc", "config", "--local", "cache.dir", str(ws / ".cache")],
-                   cwd=ws, env=env, check=True)
-    result = {
-        "profile": args.profile, "jobs": args.jobs, "commit": commit, "cores": os.cpu_count(),
-        "load_avg_1min_before": os.getloadavg()[0], "scratch": str(ws),
-        "from_scratch": timed_repro(ws, env, args.jobs),
-    }
+    if not args.existing:
+        subprocess.run([sys.executable, "-m", "dvc", "config", "--local", "cache.dir",
+                        str(ws / ".cache")], cwd=ws, env=env, check=True)
+        result = {
+            "profile": args.profile, "jobs": args.jobs, "commit": commit, "cores": os.cpu_count(),
+            "load_avg_1min_before": os.getloadavg()[0], "scratch": str(ws),
+            "from_scratch": timed_repro(ws, env, args.jobs),
+        }
     if args.add_method:
+        if args.method_file:
+            shutil.copy(args.method_file, ws / "methods" / args.method_file.name)
         params = yaml.safe_load((ws / "params.yaml").read_text())
         params["grid"]["topn"]["methods"].append(args.add_method)
         params["methods"].setdefault(args.add_method, {})
         (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         result["incremental"] = {"added": args.add_method, **timed_repro(ws, env, args.jobs)}
-    out = args.out or REPO / "benchmarks" / "results" / f"repro-{args.profile}.json"
+    out = args.out or _default_out(args.profile)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result["from_scratch"].items() if k != "stage_seconds"}))
