@@ -11,8 +11,9 @@
   ``finetune``, ``emcdr``, ``ptupcdr``), early-stopped with :func:`methods._torch.train_epochs`;
 * :class:`DotScorer` — ``score(users) = user_factors_[users] @ item_factors_.T`` for methods whose
   final model is a dot product over target items;
-* :func:`sparse_tensor` / :class:`SymmetricSpMM` — sparse adjacency on the device and ``A @ X`` with
-  the cheap symmetric backward, for the graph methods.
+* :func:`sparse_tensor` / :func:`sparse_mm` / :class:`SpMM` — sparse adjacency on the device and
+  ``A @ X`` without a zero-filled output, differentiable through the precomputed transpose, for the
+  graph methods.
 
 All randomness comes from the ``torch.Generator`` made from the ``rng`` passed to ``fit``.
 """
@@ -39,7 +40,8 @@ __all__ = [
     "DomainPairs",
     "DotScorer",
     "adam",
-    "SymmetricSpMM",
+    "SpMM",
+    "sparse_mm",
     "holdout",
     "joint_steps",
     "rows",
@@ -340,17 +342,11 @@ def sparse_tensor(m: sp.spmatrix, device: torch.device) -> torch.Tensor:
         )
 
 
-class SymmetricSpMM(torch.autograd.Function):
-    """``A @ X`` for a constant symmetric sparse ``A``; the gradient is ``A @ G``."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        ctx.a = a
-        return torch.sparse.mm(a, x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return torch.sparse.mm(ctx.a, grad), None
+def sparse_mm(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``A @ X`` for a sparse CSR ``A`` into a fresh tensor: ``torch.sparse.mm`` first fills a zero
+    matrix and copies it into the result, which on CPU costs as much as the product itself."""
+    out = x.new_empty((a.shape[0], x.shape[1]))
+    return torch.addmm(out, a, x, beta=0, out=out)
 
 
 class SpMM(torch.autograd.Function):
@@ -360,11 +356,11 @@ class SpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, a: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
         ctx.at = at
-        return torch.sparse.mm(a, x)
+        return sparse_mm(a, x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        return torch.sparse.mm(ctx.at, grad), None, None
+        return sparse_mm(ctx.at, grad.contiguous()), None, None
 
 
 def row_normalized(m: sp.spmatrix) -> sp.csr_matrix:

@@ -15,7 +15,19 @@ from bench.cdr import CDRData
 from bench.interactions import Interactions
 from bench.methods import FloatRange, IntRange, register
 from methods import _torch as T
-from methods._cdr import adam, subsample_users, CDRConfig, DomainPairs, DotScorer, joint_steps, row_normalized, rows, run_steps, sparse_tensor
+from methods._cdr import (
+    CDRConfig,
+    DomainPairs,
+    DotScorer,
+    SpMM,
+    adam,
+    joint_steps,
+    row_normalized,
+    rows,
+    run_steps,
+    sparse_tensor,
+    subsample_users,
+)
 
 __all__ = ["DisenCDR", "DisenCDRConfig"]
 
@@ -67,27 +79,6 @@ class DisenCDRConfig(CDRConfig):
 
 
 # ----------------------------------------------------------------------------- graph plumbing
-def _sparse_mm(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``A @ X`` for a sparse CSR ``A`` into a fresh tensor: ``torch.sparse.mm`` first fills a zero
-    matrix and copies it into the result, which on CPU costs as much as the product itself."""
-    out = x.new_empty((a.shape[0], x.shape[1]))
-    return torch.addmm(out, a, x, beta=0, out=out)
-
-
-class _SpMM(torch.autograd.Function):
-    """``A @ X`` for a constant sparse ``A`` with its transpose ``At`` precomputed (backward
-    ``At @ G``); :class:`methods._cdr.SpMM` with :func:`_sparse_mm` products."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, a: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
-        ctx.at = at
-        return _sparse_mm(a, x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return _sparse_mm(ctx.at, grad.contiguous()), None, None
-
-
 class _Graph:
     """One domain's row-normalised ``UV`` (active users x items) and ``VU`` (items x active users)
     on the device, with their transposes for the backward pass. ``active`` = the users with at
@@ -120,10 +111,10 @@ class _Graph:
         return x.new_zeros((self.n_all, x.shape[1])).index_copy(0, self.active, x)
 
     def to_items(self, x: torch.Tensor) -> torch.Tensor:
-        return _SpMM.apply(x, self.vu, self.vu_t)
+        return SpMM.apply(x, self.vu, self.vu_t)
 
     def to_users(self, x: torch.Tensor) -> torch.Tensor:
-        return _SpMM.apply(x, self.uv, self.uv_t)
+        return SpMM.apply(x, self.uv, self.uv_t)
 
 
 class _GC(torch.nn.Module):
