@@ -49,6 +49,7 @@ __all__ = [
     "single_domain_validation",
     "sparse_tensor",
     "subsample_users",
+    "validation_evaluator",
     "train_mf",
 ]
 
@@ -213,6 +214,17 @@ def single_domain_validation(
     return holdout(train, rng)
 
 
+def validation_evaluator(
+    build_score_fn: Callable[[], T.ScoreFn], *, train: Interactions, valid: Interactions | None,
+    cfg: CDRConfig, rng: np.random.Generator, method: str,
+) -> Callable[[], float] | None:
+    """:func:`methods._torch.validation_evaluator` on at most ``cfg.valid_users`` validation users
+    (:func:`subsample_users`, drawn once from ``rng``): the early stopping of every CDR method."""
+    return T.validation_evaluator(
+        build_score_fn, train=train, valid=subsample_users(valid, cfg.valid_users, rng), method=method
+    )
+
+
 def subsample_users(valid: Interactions | None, n: int, rng: np.random.Generator) -> Interactions | None:
     """``valid`` restricted to ``n`` of its users drawn once from ``rng`` (all when ``n`` is 0 or at
     least the number of validation users): a cheaper early-stopping signal for methods whose full
@@ -255,7 +267,6 @@ def train_mf(
     """BPR matrix factorisation of one domain (Rendle et al., 2009), Adam, early stopping on
     ``valid`` (NDCG@10 full ranking). ``init_user`` replaces the random user initialisation
     (fine-tuning). Returns ``(user_factors, item_factors, log)`` as float32 numpy arrays."""
-    valid = subsample_users(valid, cfg.valid_users, rng)
     pairs = DomainPairs(train, device)
     model = Factors(train.n_users, train.n_items, cfg.embedding_size, cfg.init_std, device, gen)
     if init_user is not None:
@@ -276,7 +287,9 @@ def train_mf(
     def build_score_fn() -> T.ScoreFn:
         return lambda u: T.dot_scores(model.user.detach(), model.item.detach(), u, device)
 
-    evaluate = T.validation_evaluator(build_score_fn, train=train, valid=valid, method=method)
+    evaluate = validation_evaluator(
+        build_score_fn, train=train, valid=valid, cfg=cfg, rng=rng, method=method
+    )
     log = T.train_epochs(
         model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
         patience=cfg.patience, method=method,

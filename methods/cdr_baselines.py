@@ -28,7 +28,7 @@ from methods._cdr import (
     rows,
     run_steps,
     single_domain_validation,
-    subsample_users,
+    validation_evaluator,
     train_mf,
 )
 
@@ -119,9 +119,9 @@ class Pooled(DotScorer):
             def run_epoch(epoch: int) -> float:
                 return run_steps(joint_steps([pairs.n], cfg.batch_size, gen, device), loss_fn, opt)
 
-            evaluate = T.validation_evaluator(
-                lambda: _target_scorer(model, n_s, device), train=data.target,
-                valid=subsample_users(valid, cfg.valid_users, rng), method="pooled"
+            evaluate = validation_evaluator(
+                lambda: _target_scorer(model, n_s, device), train=data.target, valid=valid,
+                cfg=cfg, rng=rng, method="pooled",
             )
             self.training_log_ = T.train_epochs(
                 model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
@@ -226,9 +226,9 @@ class CMF(DotScorer):
             def run_epoch(epoch: int) -> float:
                 return run_steps(joint_steps([tgt.n, src.n], cfg.batch_size, gen, device), loss_fn, opt)
 
-            evaluate = T.validation_evaluator(
-                lambda: _target_scorer(model, n_s, device), train=data.target,
-                valid=subsample_users(valid, cfg.valid_users, rng), method="cmf"
+            evaluate = validation_evaluator(
+                lambda: _target_scorer(model, n_s, device), train=data.target, valid=valid,
+                cfg=cfg, rng=rng, method="cmf",
             )
             self.training_log_ = T.train_epochs(
                 model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,

@@ -23,7 +23,7 @@ from methods._cdr import (
     rows,
     run_steps,
     sparse_tensor,
-    subsample_users,
+    validation_evaluator,
 )
 from methods.lightgcn import normalized_adjacency
 
@@ -154,8 +154,8 @@ class BiTGCF(DotScorer):
                 ut, it = ut.detach(), it.detach()
                 return lambda u: T.dot_scores(ut, it, u, device)
 
-            evaluate = T.validation_evaluator(build_score_fn, train=data.target,
-                valid=subsample_users(valid, cfg.valid_users, rng), method="bitgcf")
+            evaluate = validation_evaluator(build_score_fn, train=data.target,
+                valid=valid, cfg=cfg, rng=rng, method="bitgcf")
             self.training_log_ = T.train_epochs(
                 model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
                 patience=cfg.patience, method="bitgcf",

@@ -24,7 +24,7 @@ from methods._cdr import (
     rows,
     run_steps,
     sparse_tensor,
-    subsample_users,
+    validation_evaluator,
 )
 
 __all__ = ["CoNet", "CoNetConfig"]
@@ -172,8 +172,8 @@ class CoNet:
                 scorer = _PairScorer(model, ms, n_t)
                 return lambda u: _score(scorer, u, cfg.score_batch_pairs, device)
 
-            evaluate = T.validation_evaluator(
-                build_score_fn, train=data.target, valid=subsample_users(valid, cfg.valid_users, rng), method="conet"
+            evaluate = validation_evaluator(
+                build_score_fn, train=data.target, valid=valid, cfg=cfg, rng=rng, method="conet"
             )
             self.training_log_ = T.train_epochs(
                 model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,

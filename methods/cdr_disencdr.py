@@ -26,7 +26,7 @@ from methods._cdr import (
     rows,
     run_steps,
     sparse_tensor,
-    subsample_users,
+    validation_evaluator,
 )
 
 __all__ = ["DisenCDR", "DisenCDRConfig"]
@@ -387,8 +387,8 @@ class DisenCDR(DotScorer):
             model.train()
             self.warmup_losses_ = [run_epoch(e) for e in range(1, cfg.warmup_epochs + 1)]
             phase["shared"] = True
-            evaluate = T.validation_evaluator(build_score_fn, train=data.target,
-                valid=subsample_users(valid, cfg.valid_users, rng), method="disencdr")
+            evaluate = validation_evaluator(build_score_fn, train=data.target,
+                valid=valid, cfg=cfg, rng=rng, method="disencdr")
             self.training_log_ = T.train_epochs(
                 model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
                 patience=cfg.patience, method="disencdr",

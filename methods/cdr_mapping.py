@@ -21,7 +21,19 @@ from bench.cdr import CDRData
 from bench.interactions import Interactions
 from bench.methods import Categorical, FloatRange, IntRange, register
 from methods import _torch as T
-from methods._cdr import adam, subsample_users, CDRConfig, DomainPairs, DotScorer, has_rows, joint_steps, l2, pretrain_domains, rows, run_steps
+from methods._cdr import (
+    CDRConfig,
+    DomainPairs,
+    DotScorer,
+    adam,
+    has_rows,
+    joint_steps,
+    l2,
+    pretrain_domains,
+    rows,
+    run_steps,
+    validation_evaluator,
+)
 
 __all__ = ["EMCDR", "EMCDRConfig", "PTUPCDR", "PTUPCDRConfig"]
 
@@ -113,8 +125,8 @@ class EMCDR(DotScorer):
                 users = torch.from_numpy(_combine(data, pre["user_t"], mapped)).to(device)
                 return lambda u: T.dot_scores(users, vt, u, device)
 
-            evaluate = T.validation_evaluator(build_score_fn, train=data.target,
-                valid=subsample_users(valid, cfg.valid_users, rng), method="emcdr")
+            evaluate = validation_evaluator(build_score_fn, train=data.target,
+                valid=valid, cfg=cfg, rng=rng, method="emcdr")
             self.training_log_ = T.train_epochs(
                 mapping, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
                 patience=cfg.patience, method="emcdr",
@@ -250,8 +262,8 @@ class PTUPCDR(DotScorer):
                 users = torch.from_numpy(_combine(data, pre["user_t"], mapped)).to(device)
                 return lambda u: T.dot_scores(users, vt, u, device)
 
-            evaluate = T.validation_evaluator(build_score_fn, train=data.target,
-                valid=subsample_users(valid, cfg.valid_users, rng), method="ptupcdr")
+            evaluate = validation_evaluator(build_score_fn, train=data.target,
+                valid=valid, cfg=cfg, rng=rng, method="ptupcdr")
             self.training_log_ = T.train_epochs(
                 bridge, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
                 patience=cfg.patience, method="ptupcdr",
