@@ -83,3 +83,12 @@ def test_failed_stage_is_reported_and_the_others_are_committed(toy_repo, monkeyp
 def test_jobs_must_be_positive(toy_repo):
     with pytest.raises(R.RecxError, match="--jobs"):
         R.repro(None, jobs=0, root=toy_repo)
+
+
+def test_dvc_reads_yaml_with_libyaml():
+    """DVC re-parses params.yaml once per stage in every `dvc status` / `dvc repro`; with the pure
+    Python parser that alone doubles the bookkeeping of a 290-stage pipeline (requirements.lock
+    pins ruamel.yaml.clib for this)."""
+    from ruamel.yaml import YAML
+
+    assert YAML(typ="safe").Parser.__name__ == "CParser", "install ruamel.yaml.clib"
