@@ -8,15 +8,21 @@ releases the repository lock while its command runs and ``--wait-for-lock`` make
 for the lock instead of failing. This module only orders those processes; DVC still decides what is
 out of date, runs the commands, restores from its run cache and writes ``dvc.lock``.
 
-1. ``dvc repro`` of the upstream stages (fetch, prepare, split) in one process;
-2. for each parallel phase (``tune``, then the cells): ``dvc status`` names the stale stages, and
-   ``jobs`` workers take them from a queue, largest split first, one ``dvc repro --single-item``
-   each; BLAS/OpenMP threads per worker are ``cores // jobs`` so the workers do not oversubscribe;
-3. ``dvc repro`` of everything, which runs the ``report`` stage and checks nothing else is stale.
+1. one ``dvc status`` names the stale stages; if upstream stages (fetch, prepare, split) are among
+   them, one ``dvc repro`` runs those and a second ``dvc status`` sees what their new outputs made
+   stale;
+2. for each parallel phase (``tune``, then the cells), ``jobs`` workers take the stale stages, and
+   the cells of every ``tune@`` stage that just ran, from a queue (largest split first), one
+   ``dvc repro --single-item`` each; BLAS/OpenMP threads per worker are ``cores // jobs`` so the
+   workers do not oversubscribe;
+3. ``dvc repro --single-item report`` rebuilds the report (a plain ``dvc repro`` instead, should
+   ``dvc status`` have named a stage outside these phases).
 
-A stage that fails is named at the end with its log (``artifacts/logs/<stage>.log``) and the other
-stages go on; every finished stage is already in ``dvc.lock`` and DVC's cache, so an interrupted or
-failed run loses nothing and the next ``recx repro`` (or plain ``dvc repro``) continues from there.
+A pipeline that is up to date costs one ``dvc status``. A stage that fails is named at the end with
+its log (``artifacts/logs/<stage>.log``), the cells of a failed ``tune@`` stage are not started, and
+the other stages go on; every finished stage is already in ``dvc.lock`` and DVC's cache, so an
+interrupted or failed run loses nothing and the next ``recx repro`` (or plain ``dvc repro``)
+continues from there.
 """
 
 from __future__ import annotations
@@ -43,18 +49,22 @@ UPSTREAM = ("fetch", "prepare", "split")
 
 @dataclass(frozen=True)
 class StageJob:
-    """One stage of a parallel phase: its DVC name and the split folder whose size orders the queue."""
+    """One stage of a parallel phase: its DVC name, the split folder whose size orders the queue and
+    the stage of an earlier phase whose output it reads (a cell's ``tune@`` stage), if any."""
 
     name: str
     split: str
+    after: str | None = None
 
 
 @dataclass(frozen=True)
 class ReproResult:
-    """What :func:`repro` ran: stage name -> seconds for the parallel stages, and the failures."""
+    """What :func:`repro` ran: stage name -> seconds for the parallel stages, the failures, and the
+    stages not started because a stage they read from failed."""
 
     seconds: dict[str, float]
     failed: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
 
 
 def parallel_phases(params: Params) -> list[list[StageJob]]:
@@ -67,8 +77,11 @@ def parallel_phases(params: Params) -> list[list[StageJob]]:
     # seed-major within a scenario, so that workers running at the same time usually train
     # different methods (the memory-heavy ones are not paired with themselves)
     cells = [
-        StageJob(f"{RUN_STAGES[params.scenario(s).kind]}@{s}-{m}-{seed}", s)
-        for grid in params.grids.values()
+        StageJob(
+            f"{RUN_STAGES[params.scenario(s).kind]}@{s}-{m}-{seed}", s,
+            after=f"tune@{s}-{m}" if kind == "topn" else None,
+        )
+        for kind, grid in params.grids.items()
         for s in grid.scenarios
         for seed in params.seeds
         for m in grid.methods
@@ -93,14 +106,23 @@ def repro(
         raise RecxError(f"--jobs must be >= 1, got {jobs}")
     root = Path(root)
     env = _worker_env(jobs)
-    upstream = [n for n in _stage_names(root, env) if n.split("@")[0] in UPSTREAM]
+    stale = _stale(root, env)
+    upstream = sorted(n for n in stale if n.split("@")[0] in UPSTREAM)
     if upstream:
         _dvc(["repro", *upstream], root, env, what="the upstream stages (fetch, prepare, split)")
+        # the stages reading their outputs are only seen as stale once those outputs have changed
+        stale = _stale(root, env)
+    phases = parallel_phases(params)
     seconds: dict[str, float] = {}
     failed: list[str] = []
-    for phase in parallel_phases(params):
-        stale = _stale(root, env)
-        todo = [job for job in phase if job.name in stale]
+    skipped: list[str] = []
+    for phase in phases:
+        todo = []
+        for job in phase:
+            if job.after in failed:
+                skipped.append(job.name)
+            elif job.name in stale or job.after in seconds:
+                todo.append(job)
         if not todo:
             continue
         todo.sort(key=lambda job: -_folder_bytes(root / "artifacts" / "splits" / job.split))
@@ -110,12 +132,20 @@ def repro(
         failed.extend(bad)
     if failed:
         listing = "\n".join(f"  {name}: see {root / logs / (name + '.log')}" for name in failed)
+        if skipped:
+            listing += f"\n  not started, as a stage they read failed: {', '.join(skipped)}"
         echo(
             f"recx repro: {len(failed)} stage(s) failed; the others are done and recorded in "
             f"dvc.lock:\n{listing}\nfix the cause and rerun `recx repro` (or `dvc repro`)"
         )
-        return ReproResult(seconds, tuple(failed))
-    _dvc(["repro"], root, env, what="the final `dvc repro` (report)", capture=False)
+        return ReproResult(seconds, tuple(failed), tuple(skipped))
+    rest = stale - {job.name for phase in phases for job in phase} - set(upstream)
+    if not (upstream or seconds or rest):
+        echo("recx repro: every stage is up to date")
+    elif rest <= {"report"}:
+        _dvc(["repro", "--single-item", "report"], root, env, what="the report stage", capture=False)
+    else:  # a stage outside the phases above: let DVC bring everything up to date
+        _dvc(["repro"], root, env, what="the final `dvc repro`", capture=False)
     return ReproResult(seconds, ())
 
 
@@ -145,10 +175,6 @@ def _dvc(args: Sequence[str], root: Path, env: dict[str, str], *, what: str, cap
         tail = "\n".join((proc.stdout or "").splitlines()[-20:])
         raise RecxError(f"{what} failed (`dvc {' '.join(args)}`, exit {proc.returncode})\n{tail}")
     return proc.stdout or ""
-
-
-def _stage_names(root: Path, env: dict[str, str]) -> list[str]:
-    return _dvc(["stage", "list", "--name-only"], root, env, what="listing the stages").split()
 
 
 def _stale(root: Path, env: dict[str, str]) -> set[str]:

@@ -85,6 +85,73 @@ def test_jobs_must_be_positive(toy_repo):
         R.repro(None, jobs=0, root=toy_repo)
 
 
+def _write_chain(root: Path, split_cmd: str, tune_cmd: str) -> None:
+    """split@x -> tune@x -> run@x-0 -> report, each stage copying its input (foreach names, as in
+    the real dvc.yaml)."""
+    def one(cmd: str, deps: list[str], out: str) -> dict:
+        return {"foreach": ["x"], "do": {"cmd": cmd, "deps": deps, "outs": [out]}}
+
+    stages = {
+        "split": one(split_cmd, [], "out/s"),
+        "tune": one(tune_cmd, ["out/s"], "out/t"),
+        "run": {"foreach": ["x-0"], "do": {"cmd": "cat out/t > out/r", "deps": ["out/t"],
+                                           "outs": ["out/r"]}},
+        "report": {"cmd": "cat out/r > out/rep", "deps": ["out/r"], "outs": ["out/rep"]},
+    }
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+
+
+@pytest.fixture
+def chain_repo(tmp_path: Path, monkeypatch) -> Path:
+    _write_chain(tmp_path, "mkdir -p out && echo S1 > out/s", "cat out/s > out/t")
+    env = _env()
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=tmp_path, env=env, check=True)
+    phases = [[R.StageJob("tune@x", "")], [R.StageJob("run@x-0", "", after="tune@x")]]
+    monkeypatch.setattr(R, "parallel_phases", lambda params: phases)
+    return tmp_path
+
+
+def _status(root: Path) -> str:
+    return subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=root, env=_env(),
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_reruns_exactly_what_changed_and_then_nothing(chain_repo):
+    root = chain_repo
+    first = R.repro(None, jobs=2, root=root, logs=Path("logs"), echo=lambda _: None)
+    assert set(first.seconds) == {"tune@x", "run@x-0"} and first.failed == ()
+    assert (root / "out" / "rep").read_text() == "S1\n"
+    assert _status(root) == "{}"
+
+    lines: list[str] = []
+    again = R.repro(None, jobs=2, root=root, logs=Path("logs"), echo=lines.append)
+    assert again.seconds == {} and lines == ["recx repro: every stage is up to date"]
+
+    # an upstream change: only after split@x has run does `dvc status` see tune@x as stale
+    _write_chain(root, "mkdir -p out && echo S2 > out/s", "cat out/s > out/t")
+    assert set(R.repro(None, jobs=2, root=root, logs=Path("logs"), echo=lambda _: None).seconds) == {
+        "tune@x", "run@x-0"}
+    assert (root / "out" / "rep").read_text() == "S2\n"
+
+    # only the tune stage is stale; its cell still runs because it reads the new tuning output
+    _write_chain(root, "mkdir -p out && echo S2 > out/s", "cat out/s out/s > out/t")
+    assert set(R.repro(None, jobs=2, root=root, logs=Path("logs"), echo=lambda _: None).seconds) == {
+        "tune@x", "run@x-0"}
+    assert (root / "out" / "rep").read_text() == "S2\nS2\n"
+    assert _status(root) == "{}"
+
+
+def test_cells_of_a_failed_tune_stage_are_not_started(chain_repo):
+    _write_chain(chain_repo, "mkdir -p out && echo S1 > out/s", "echo 'no trial finished'; exit 3")
+    lines: list[str] = []
+    result = R.repro(None, jobs=2, root=chain_repo, logs=Path("logs"), echo=lines.append)
+    assert result.failed == ("tune@x",) and result.skipped == ("run@x-0",)
+    assert set(result.seconds) == {"tune@x"}
+    assert "not started, as a stage they read failed: run@x-0" in lines[-1]
+    assert not (chain_repo / "out" / "rep").exists()
+
+
 def test_dvc_reads_yaml_with_libyaml():
     """DVC re-parses params.yaml once per stage in every `dvc status` / `dvc repro`; with the pure
     Python parser that alone doubles the bookkeeping of a 290-stage pipeline (requirements.lock
