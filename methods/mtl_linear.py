@@ -16,8 +16,6 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.linear_model import LinearRegression
-from sklearn.multioutput import MultiOutputRegressor
 
 from bench.methods import Categorical, Config, register
 from bench.multitask import MTLData
@@ -76,6 +74,11 @@ class MultiOutputLinear:
         self.config = config
 
     def fit(self, data: MTLData, *, rng: np.random.Generator, valid: MTLData | None = None) -> MultiOutputLinear:
+        # imported here: scikit-learn's linear models take ~0.25 s to import, and every recx process
+        # imports every method module to fill the registry
+        from sklearn.linear_model import LinearRegression
+        from sklearn.multioutput import MultiOutputRegressor
+
         _check_fit_data(data, "multioutput_linear")
         X = design_matrix(data)
         models = {}

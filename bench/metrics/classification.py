@@ -7,7 +7,6 @@ statistic with tied scores counted as 1/2 (mid-ranks), so it does not depend on 
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 
 __all__ = ["auc", "gauc", "logloss", "mae", "rmse"]
 
@@ -30,6 +29,8 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
+    from scipy.stats import rankdata  # here, not at module level: scipy.stats takes ~0.4 s to import
+
     ranks = rankdata(s)  # average ranks for ties
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
