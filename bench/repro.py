@@ -125,7 +125,9 @@ def repro(
                 todo.append(job)
         if not todo:
             continue
-        todo.sort(key=lambda job: -_folder_bytes(root / "artifacts" / "splits" / job.split))
+        splits = {job.split for job in todo}
+        size = {split: _folder_bytes(root / "artifacts" / "splits" / split) for split in splits}
+        todo.sort(key=lambda job: -size[job.split])
         echo(f"recx repro: {len(todo)} stale stages over {jobs} workers")
         done, bad = _run_queue([job.name for job in todo], jobs, root, env, root / logs, echo)
         seconds.update(done)
