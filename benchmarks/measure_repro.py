@@ -149,7 +149,8 @@ def main() -> int:
     print(json.dumps({k: v for k, v in result["from_scratch"].items() if k != "stage_seconds"}))
     if "incremental" in result:
         print(json.dumps({k: v for k, v in result["incremental"].items() if k != "stage_seconds"}))
-    return 0 if result["from_scratch"]["returncode"] == 0 else 1
+    runs = [result["from_scratch"], *([result["incremental"]] if "incremental" in result else [])]
+    return 0 if all(run["returncode"] == 0 for run in runs) else 1
 
 
 if __name__ == "__main__":
