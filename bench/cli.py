@@ -75,7 +75,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
     params = load_params(Path(args.params))
     out = Path(args.out or f"artifacts/runs/{args.scenario}/{args.method}/{args.seed}")
-    run_cell(
+    outcome = run_cell(
         params,
         scenario=args.scenario,
         method=args.method,
@@ -84,6 +84,12 @@ def _cmd_run(args: argparse.Namespace) -> None:
         out=out,
         tuned=Path(args.tuned) if args.tuned else None,
     )
+    if not outcome.ok:  # exit non-zero: DVC must not record a failure as an up-to-date result
+        raise RecxError(
+            f"cell {args.scenario}/{args.method}/{args.seed} failed: {outcome.record['error']['message']} "
+            f"(record with status 'failed' in {out}/record.json; the traceback is above)"
+        )
+    print(f"recx run: cell {args.scenario}/{args.method}/{args.seed} ok -> {out}", file=sys.stderr)
 
 
 def _cmd_tune(args: argparse.Namespace) -> None:
@@ -98,6 +104,12 @@ def _cmd_tune(args: argparse.Namespace) -> None:
         split=Path(args.split or f"artifacts/splits/{args.scenario}"),
         out=Path(args.out or f"artifacts/tuning/{args.scenario}/{args.method}"),
     )
+
+
+def _cmd_fingerprint(args: argparse.Namespace) -> None:
+    from bench.fingerprint import write_fingerprints
+
+    write_fingerprints(Path(args.out))
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -163,6 +175,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default=str(DEFAULT_PARAMS))
     sp.add_argument("--prepared")
     sp.add_argument("--out")
+
+    sp = add("fingerprint", _cmd_fingerprint, "hash the code on every (kind, method) cell path")
+    sp.add_argument("--out", default="artifacts/fingerprints")
 
     sp = add("tune", _cmd_tune, "tune one method on one scenario's train/valid (params.yaml: tuning)")
     sp.add_argument("scenario")

@@ -44,7 +44,7 @@ from bench.report.collect import RUN_STAGES
 __all__ = ["ReproResult", "StageJob", "parallel_phases", "repro"]
 
 #: stages run by one ``dvc repro`` before the parallel phases (cheap, and everything depends on them)
-UPSTREAM = ("fetch", "prepare", "split")
+UPSTREAM = ("fetch", "prepare", "split", "fingerprint")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,10 @@ method is fitted on ``train`` (``valid`` is passed for early stopping and nothin
 items for every test user, with the user's train and valid items excluded.
 
 A method that raises or returns non-finite scores does not stop the pipeline: the cell is written with
-``status: failed`` and the error message, the report marks it, and the other cells are unaffected.
+``status: failed``, the error message and its traceback (also printed to stderr, i.e. the stage log),
+the report marks it, and the other cells are unaffected. ``recx run`` then exits non-zero, so DVC
+never records the failed cell as up to date (nor in its run cache) and the next ``dvc repro`` /
+``recx repro`` runs it again.
 The cell is written atomically (temp folder + rename), so an interrupted run leaves no output.
 """
 
@@ -35,7 +38,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bench import provenance
+from bench import progress, provenance
 from bench.atomic import staged_dir
 from bench.config import Params
 from bench.cells import runner
@@ -139,7 +142,8 @@ def run_cell(
 
     per_user = topk = users = None
     try:
-        result = runner(scenario_cfg.kind)(model, data, evaluation, seed=seed, method=method)
+        with progress.epochs_to(progress.EpochPrinter(f"{scenario}/{method}/{seed}")):
+            result = runner(scenario_cfg.kind)(model, data, evaluation, seed=seed, method=method)
         per_user, topk, users = result.per_user, result.topk, result.users
         record.update(
             status="ok",
@@ -158,6 +162,7 @@ def run_cell(
             error={"type": type(exc).__name__, "message": str(exc)},
             traceback=traceback.format_exc(),
         )
+        print(record["traceback"], file=sys.stderr, end="")
         print(f"recx run: cell {scenario}/{method}/{seed} FAILED: {exc}", file=sys.stderr)
     record["finished"] = _now()
     _write_cell(Path(out), record, per_user, topk, users)

@@ -364,7 +364,9 @@ def _objective(
                     trial.set_user_attr("pruned_at_step", step)
                     raise optuna.TrialPruned(f"trial {trial.number} pruned at step {step}")
 
-            with progress.reporting(reporter) if tuning.pruning else nullcontext():
+            printer = progress.EpochPrinter(f"{spec.name} trial {trial.number}")
+            with progress.reporting(reporter) if tuning.pruning else nullcontext(), \
+                    progress.epochs_to(printer):
                 fitted = model.fit(data.train, rng=rng, valid=data.valid)
             if fitted is not model:
                 raise MethodError(

@@ -261,6 +261,10 @@ def train_epochs(
                 "or raise reg"
             )
         if evaluate is None or (epoch % eval_every and epoch != epochs):
+            progress.epoch(progress.Epoch(
+                method, epoch, epochs, loss=loss, best_score=log.best_score,
+                best_epoch=log.best_epoch if log.best_score is not None else None,
+            ))
             continue
         module.eval()
         with torch.no_grad():
@@ -271,11 +275,17 @@ def train_epochs(
             best, bad = score, 0
             best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
             log.best_epoch, log.best_score = epoch, score
+            stop = False
         else:
             bad += 1
-            if bad >= patience:
-                log.stopped_early = epoch < epochs
-                break
+            stop = bad >= patience
+        progress.epoch(progress.Epoch(
+            method, epoch, epochs, loss=loss, score=score, best_score=log.best_score,
+            best_epoch=log.best_epoch if log.best_score is not None else None,
+        ))
+        if stop:
+            log.stopped_early = epoch < epochs
+            break
     module.eval()
     if best_state is not None:
         module.load_state_dict(best_state)

@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from bench import progress
 from bench.interactions import Interactions
 from bench.methods import Categorical, Config, FloatRange, check_users, register
 
@@ -132,13 +133,23 @@ class ALS(_FactorScores):
                 random_state=_seed(rng),
                 use_gpu=False,
             )
-            model.fit(x, show_progress=False)
+            model.fit(x, show_progress=False, callback=_epoch_callback("als", cfg.epochs))
         item_counts = np.bincount(x.indices, minlength=x.shape[1])
         self.user_factors_ = _zero_empty(model.user_factors, np.diff(x.indptr) == 0)
         self.item_factors_ = _zero_empty(model.item_factors, item_counts == 0)
         self.n_users_ = data.n_users
         self.n_items_ = data.n_items
         return self
+
+
+def _epoch_callback(method: str, epochs: int):
+    """``implicit``'s per-iteration callback -> :func:`bench.progress.epoch` (no loss: computing
+    ALS's training loss would cost a pass over the data, and BPR reports none)."""
+
+    def callback(iteration: int, *_: object) -> None:
+        progress.epoch(progress.Epoch(method, iteration + 1, epochs, metric="train"))
+
+    return callback
 
 
 def _zero_empty(factors: np.ndarray, empty: np.ndarray) -> np.ndarray:
@@ -212,7 +223,7 @@ class BPR(_FactorScores):
                 random_state=_seed(rng),
                 use_gpu=False,
             )
-            model.fit(x, show_progress=False)
+            model.fit(x, show_progress=False, callback=_epoch_callback("bpr", cfg.epochs))
         users = np.array(model.user_factors, dtype=np.float32, copy=True)
         users[np.diff(x.indptr) == 0, :-1] = 0.0
         self.user_factors_ = users

@@ -7,6 +7,7 @@ atomic writing) is shared in :mod:`bench.run`.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["CellResult", "runner"]
+__all__ = ["RUNNERS", "CellResult", "runner"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,19 +42,20 @@ class CellResult:
 
 Runner = Callable[..., CellResult]
 
+#: scenario kind -> ``module:function`` that fits and evaluates one cell of that kind (imported on
+#: first use; :mod:`bench.fingerprint` reads this table to know each kind's harness code)
+RUNNERS = {
+    "topn": "bench.cells.topn:run_topn",
+    "mtl": "bench.cells.mtl:run_mtl",
+    "cdr_warm": "bench.cells.cdr:run_cdr",
+    "cdr_cold": "bench.cells.cdr:run_cdr",
+}
+
 
 def runner(kind: str) -> Runner:
     """The runner of a scenario kind."""
-    if kind == "topn":
-        from bench.cells.topn import run_topn
-
-        return run_topn
-    if kind in ("cdr_warm", "cdr_cold"):
-        from bench.cells.cdr import run_cdr
-
-        return run_cdr
-    if kind == "mtl":
-        from bench.cells.mtl import run_mtl
-
-        return run_mtl
-    raise KeyError(f"no runner for scenario kind {kind!r}")
+    try:
+        module, function = RUNNERS[kind].split(":")
+    except KeyError:
+        raise KeyError(f"no runner for scenario kind {kind!r}; kinds are {sorted(RUNNERS)}") from None
+    return getattr(importlib.import_module(module), function)
