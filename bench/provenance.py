@@ -23,8 +23,9 @@ def git_commit(cwd: Path | None = None) -> dict[str, str | bool | None]:
         dirty = bool(
             subprocess.run(
                 # pipeline bookkeeping that DVC rewrites while it runs is not a code change
-                ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                 ":(exclude)dvc.lock", ":(exclude)reports"],
+                # the whole repository (``:/``), also from a profile workspace inside it
+                ["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                 ":(top,exclude)dvc.lock", ":(top,exclude)reports"],
                 cwd=cwd,
                 capture_output=True,
                 text=True,

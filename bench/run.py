@@ -119,6 +119,7 @@ def run_cell(
         "seed": seed,
         "params": model.config.to_params(),
         "method_source_sha256": provenance.source_sha256(model),
+        "code": _code_identity(scenario_cfg.kind, method),
         "evaluation": {
             "ks": list(evaluation.ks),
             "metrics": list(evaluation.metrics),
@@ -192,6 +193,21 @@ def _write_cell(
             }
         ).to_parquet(tmp / "topk.parquet", index=False)
         (tmp / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=_json) + "\n")
+
+
+def _code_identity(kind: str, method: str) -> dict[str, Any]:
+    """The cell's code fingerprint (:mod:`bench.fingerprint`): the sha256 of the same JSON the
+    ``fingerprint`` stage writes for it, and how many modules it covers."""
+    import hashlib
+
+    from bench.fingerprint import fingerprint
+
+    fp = fingerprint(kind, method)
+    return {
+        "fingerprint_sha256": hashlib.sha256(fp.to_json().encode()).hexdigest(),
+        "n_modules": len(fp.modules),
+        "packages": dict(sorted(fp.packages.items())),
+    }
 
 
 def _manifest_hashes(split: Path) -> dict[str, str]:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -383,6 +384,8 @@ def _objective(
             raise
         if not math.isfinite(value):
             trial.set_user_attr("error", f"non-finite validation score {value}")
+        print(f"{spec.name} trial {trial.number}: {tuning.metric} on valid = {value:.5f}",
+              file=sys.stderr, flush=True)
         return value
 
     return objective
