@@ -8,63 +8,96 @@ releases the repository lock while its command runs and ``--wait-for-lock`` make
 for the lock instead of failing. This module only orders those processes; DVC still decides what is
 out of date, runs the commands, restores from its run cache and writes ``dvc.lock``.
 
-1. one ``dvc status`` names the stale stages; if upstream stages (fetch, prepare, split) are among
-   them, one ``dvc repro`` runs those and a second ``dvc status`` sees what their new outputs made
-   stale;
+1. one ``dvc status`` names the stale stages; the upstream ones (fetch, prepare, split and the
+   always-run ``fingerprint``) run in one ``dvc repro`` whose output (DVC's lines, download bars) is
+   shown and kept in ``artifacts/logs/upstream.log``; a second ``dvc status`` then sees what their
+   outputs (new data, changed code fingerprints) made stale;
 2. for each parallel phase (``tune``, then the cells), ``jobs`` workers take the stale stages, and
    the cells of every ``tune@`` stage that just ran, from a queue (largest split first), one
-   ``dvc repro --single-item`` each; BLAS/OpenMP threads per worker are ``cores // jobs`` so the
-   workers do not oversubscribe;
-3. ``dvc repro --single-item report`` rebuilds the report (a plain ``dvc repro`` instead, should
-   ``dvc status`` have named a stage outside these phases).
+   ``dvc repro --single-item`` each, its output in ``artifacts/logs/<stage>.log``; BLAS/OpenMP
+   threads per worker are ``cores // jobs``. A live line shows cells done / total, the running
+   cells (with their last epoch line), elapsed time and an ETA from the recorded costs of earlier
+   runs (``artifacts/logs/durations.json``, else ``reports/cells.csv``);
+3. ``dvc repro --single-item report`` rebuilds the report — also when cells failed, so the report
+   marks them (a plain ``dvc repro`` instead, should ``dvc status`` have named a stage outside these
+   phases and nothing have failed).
 
-A pipeline that is up to date costs one ``dvc status``. A stage that fails is named at the end with
-its log (``artifacts/logs/<stage>.log``), the cells of a failed ``tune@`` stage are not started, and
-the other stages go on; every finished stage is already in ``dvc.lock`` and DVC's cache, so an
-interrupted or failed run loses nothing and the next ``recx repro`` (or plain ``dvc repro``)
-continues from there.
+A failed stage is never recorded in ``dvc.lock`` (``recx run`` exits non-zero on a failed cell), so
+the next ``recx repro`` runs exactly the failed stages again. A cell whose process was killed
+(SIGKILL, e.g. by the out-of-memory killer) leaves no record; this module writes a ``status:
+failed`` record in its place so the report marks it, and DVC still sees the cell as stale. The run
+ends with a summary of every failure (first line of the error, log path) and a non-zero exit.
+Interrupting ``recx repro`` (Ctrl-C, SIGTERM) stops every worker's whole process group; every stage
+already finished is in ``dvc.lock`` and DVC's cache, so nothing computed is lost.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from bench.config import Params
 from bench.errors import RecxError
 from bench.report.collect import RUN_STAGES
 
-__all__ = ["ReproResult", "StageJob", "parallel_phases", "repro"]
+__all__ = ["Interrupted", "ReproResult", "StageJob", "parallel_phases", "repro", "status"]
 
 #: stages run by one ``dvc repro`` before the parallel phases (cheap, and everything depends on them)
 UPSTREAM = ("fetch", "prepare", "split", "fingerprint")
 
+#: the always-run stage that hashes the code of every cell path (``dvc status`` always lists it)
+ALWAYS = ("fingerprint",)
+
+#: seconds a stage costs beyond its cell's fit + predict time (process start, imports, DVC)
+STAGE_OVERHEAD_S = 8.0
+
+#: without a terminal, a line about the running cells every this many seconds
+HEARTBEAT_S = 60.0
+
+
+class Interrupted(RecxError):
+    """``recx repro`` was stopped by a signal; its workers have been stopped too."""
+
+    def __init__(self, signum: int):
+        self.exit_code = 128 + signum
+        super().__init__(
+            f"interrupted by {signal.Signals(signum).name}; every worker was stopped. Finished stages "
+            "are recorded in dvc.lock; rerun `recx repro` to continue"
+        )
+
 
 @dataclass(frozen=True)
 class StageJob:
-    """One stage of a parallel phase: its DVC name, the split folder whose size orders the queue and
-    the stage of an earlier phase whose output it reads (a cell's ``tune@`` stage), if any."""
+    """One stage of a parallel phase: its DVC name, the split folder whose size orders the queue, the
+    stage of an earlier phase whose output it reads (a cell's ``tune@`` stage), and for a run cell
+    its method and output folder (relative to the project root)."""
 
     name: str
     split: str
     after: str | None = None
+    method: str | None = None
+    out: str | None = None
 
 
 @dataclass(frozen=True)
 class ReproResult:
-    """What :func:`repro` ran: stage name -> seconds for the parallel stages, the failures, and the
-    stages not started because a stage they read from failed."""
+    """What :func:`repro` ran: stage name -> seconds for the parallel stages, the failures, the
+    stages not started because a stage they read from failed, and one line per failure."""
 
     seconds: dict[str, float]
     failed: tuple[str, ...]
     skipped: tuple[str, ...] = ()
+    errors: dict[str, str] | None = None
 
 
 def parallel_phases(params: Params) -> list[list[StageJob]]:
@@ -73,13 +106,14 @@ def parallel_phases(params: Params) -> list[list[StageJob]]:
     tune = []
     if "topn" in params.grids:
         grid = params.grids["topn"]
-        tune = [StageJob(f"tune@{s}-{m}", s) for s in grid.scenarios for m in grid.methods]
+        tune = [StageJob(f"tune@{s}-{m}", s, method=m) for s in grid.scenarios for m in grid.methods]
     # seed-major within a scenario, so that workers running at the same time usually train
     # different methods (the memory-heavy ones are not paired with themselves)
     cells = [
         StageJob(
             f"{RUN_STAGES[params.scenario(s).kind]}@{s}-{m}-{seed}", s,
             after=f"tune@{s}-{m}" if kind == "topn" else None,
+            method=m, out=f"artifacts/runs/{s}/{m}/{seed}",
         )
         for kind, grid in params.grids.items()
         for s in grid.scenarios
@@ -90,68 +124,205 @@ def parallel_phases(params: Params) -> list[list[StageJob]]:
 
 
 def repro(
-    params: Params,
+    params: Params | None,
     *,
     jobs: int,
     root: Path = Path("."),
     logs: Path = Path("artifacts/logs"),
     echo: Callable[[str], None] = print,
+    only: Iterable[str] | None = None,
+    live: bool | None = None,
 ) -> ReproResult:
-    """Bring the whole pipeline up to date with ``jobs`` parallel DVC processes (see module doc).
+    """Bring the pipeline up to date with ``jobs`` parallel DVC processes (see module doc).
+
+    Args:
+        only: run the tune stages and cells of these methods only (upstream stages and the report
+            as usual); the other stale cells stay stale.
+        live: rewrite one progress line on stderr (default: when stderr is a terminal).
 
     Raises:
-        RecxError: when an upstream stage or the final ``dvc repro`` fails (the message names it).
+        RecxError: when an upstream stage fails (the message names it and its log).
+        Interrupted: on SIGINT / SIGTERM, after stopping every worker.
     """
     if jobs < 1:
         raise RecxError(f"--jobs must be >= 1, got {jobs}")
     root = Path(root)
+    logs = root / logs
+    logs.mkdir(parents=True, exist_ok=True)
+    only = set(only) if only is not None else None
     env = _worker_env(jobs)
-    stale = _stale(root, env)
-    upstream = sorted(n for n in stale if n.split("@")[0] in UPSTREAM)
-    if upstream:
-        _dvc(["repro", *upstream], root, env, what="the upstream stages (fetch, prepare, split)")
-        # the stages reading their outputs are only seen as stale once those outputs have changed
+    with _Processes() as procs:
+        echo("recx repro: checking what is stale (dvc status)")
         stale = _stale(root, env)
-    phases = parallel_phases(params)
-    seconds: dict[str, float] = {}
-    failed: list[str] = []
-    skipped: list[str] = []
-    for phase in phases:
-        todo = []
-        for job in phase:
-            if job.after in failed:
-                skipped.append(job.name)
-            elif job.name in stale or job.after in seconds:
-                todo.append(job)
-        if not todo:
-            continue
-        splits = {job.split for job in todo}
-        size = {split: _folder_bytes(root / "artifacts" / "splits" / split) for split in splits}
-        todo.sort(key=lambda job: -size[job.split])
-        echo(f"recx repro: {len(todo)} stale stages over {jobs} workers")
-        done, bad = _run_queue([job.name for job in todo], jobs, root, env, root / logs, echo)
-        seconds.update(done)
-        failed.extend(bad)
+        upstream = sorted(n for n in stale if n.split("@")[0] in UPSTREAM)
+        if upstream:
+            shown = [n for n in upstream if n not in ALWAYS]
+            echo(f"recx repro: running {len(shown)} upstream stage(s) and the code fingerprints"
+                 if shown else "recx repro: refreshing the code fingerprints")
+            rc = procs.stream(_dvc_command(["repro", *upstream]), root, env, logs / "upstream.log")
+            if rc != 0:
+                raise RecxError(
+                    f"the upstream stages (fetch, prepare, split, fingerprint) failed (`dvc repro`, "
+                    f"exit {rc}); see {logs / 'upstream.log'}"
+                )
+            # the stages reading their outputs are only seen as stale once those outputs changed
+            stale = _stale(root, env) - set(ALWAYS)
+        phases = parallel_phases(params)
+        if only is not None:
+            _check_only(only, phases)
+            phases = [[j for j in phase if j.method in only] for phase in phases]
+        seconds: dict[str, float] = {}
+        failed: list[str] = []
+        skipped: list[str] = []
+        progress = _Progress(
+            total=0, jobs=jobs, estimates=_estimates(root, logs), echo=echo,
+            live=_isatty(sys.stderr) if live is None else live,
+        )
+        for phase in phases:
+            todo = []
+            for job in phase:
+                if job.after in failed:
+                    skipped.append(job.name)
+                elif job.name in stale or job.after in seconds:
+                    todo.append(job)
+            if not todo:
+                continue
+            splits = {job.split for job in todo}
+            size = {split: _folder_bytes(root / "artifacts" / "splits" / split) for split in splits}
+            todo.sort(key=lambda job: -size[job.split])
+            progress.add(todo)
+            echo(f"recx repro: {len(todo)} stale stages over {jobs} workers (logs in {logs})")
+            done, bad = _run_queue(todo, jobs, root, env, logs, procs, progress)
+            seconds.update(done)
+            failed.extend(bad)
+        progress.finish()
+        _save_durations(logs, {n: s for n, s in seconds.items() if n not in failed})
+
+        rest = stale - {job.name for phase in parallel_phases(params) for job in phase} - set(upstream)
+        errors = {name: _first_error(root, logs, name, phases) for name in failed}
+        if not (set(upstream) - set(ALWAYS) or seconds or rest):
+            echo("recx repro: every stage is up to date")
+        elif failed or only is not None or rest <= {"report"}:
+            # the report is rebuilt from the cells that exist; failed cells are marked in it
+            echo("recx repro: rebuilding the report")
+            rc = procs.stream(_dvc_command(["repro", "--single-item", "report"]), root, env,
+                              logs / "report.log")
+            if rc != 0:
+                failed.append("report")
+                errors["report"] = _log_error(logs / "report.log")
+        else:  # a stage outside the phases above: let DVC bring everything up to date
+            rc = procs.stream(_dvc_command(["repro"]), root, env, logs / "final.log")
+            if rc != 0:
+                failed.append("dvc repro")
+                errors["dvc repro"] = _log_error(logs / "final.log")
     if failed:
-        listing = "\n".join(f"  {name}: see {root / logs / (name + '.log')}" for name in failed)
+        listing = "\n".join(
+            f"  {name}: {errors.get(name) or 'failed'}\n      log: {logs / (name + '.log')}"
+            for name in failed
+        )
         if skipped:
             listing += f"\n  not started, as a stage they read failed: {', '.join(skipped)}"
         echo(
-            f"recx repro: {len(failed)} stage(s) failed; the others are done and recorded in "
-            f"dvc.lock:\n{listing}\nfix the cause and rerun `recx repro` (or `dvc repro`)"
+            f"recx repro: {len(failed)} stage(s) failed; they are not recorded in dvc.lock, the "
+            f"others are:\n{listing}\nfix the cause and rerun `recx repro`: it reruns exactly the "
+            "failed stages"
         )
-        return ReproResult(seconds, tuple(failed), tuple(skipped))
-    rest = stale - {job.name for phase in phases for job in phase} - set(upstream)
-    if not (upstream or seconds or rest):
-        echo("recx repro: every stage is up to date")
-    elif rest <= {"report"}:
-        _dvc(["repro", "--single-item", "report"], root, env, what="the report stage", capture=False)
-    else:  # a stage outside the phases above: let DVC bring everything up to date
-        _dvc(["repro"], root, env, what="the final `dvc repro`", capture=False)
-    return ReproResult(seconds, ())
+    return ReproResult(seconds, tuple(failed), tuple(skipped), errors)
 
 
-# ----------------------------------------------------------------------------- helpers
+def status(root: Path = Path(".")) -> set[str]:
+    """The stale stages after the code fingerprints are refreshed: what ``recx repro`` would run
+    (plain ``dvc status`` lists ``fingerprint`` as always changed and sees a code edit only once that
+    stage has rewritten the fingerprint files)."""
+    root = Path(root)
+    env = _worker_env(1)
+    proc = subprocess.run(_dvc_command(["repro", "--single-item", *ALWAYS]), cwd=root, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RecxError(f"`dvc repro fingerprint` failed (exit {proc.returncode}):\n"
+                        + "\n".join((proc.stdout + proc.stderr).splitlines()[-20:]))
+    return _stale(root, env) - set(ALWAYS)
+
+
+def _check_only(only: set[str], phases: list[list[StageJob]]) -> None:
+    known = {j.method for phase in phases for j in phase}
+    unknown = sorted(only - known)
+    if unknown:
+        raise RecxError(
+            f"--only: {unknown} has no cell in this profile's grids; methods with cells are "
+            f"{sorted(m for m in known if m)}"
+        )
+
+
+# ----------------------------------------------------------------------------- processes
+class _Processes:
+    """Every child process this run started (each in its own session, so a signal reaches its
+    whole tree: ``dvc`` and the ``recx`` command under it). SIGINT / SIGTERM stop them all and raise
+    :class:`Interrupted` in the main thread."""
+
+    def __init__(self) -> None:
+        self._running: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> _Processes:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    def start(self, args: Sequence[str], root: Path, env: dict[str, str], out: IO) -> subprocess.Popen:
+        proc = subprocess.Popen(args, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        with self._lock:
+            self._running.add(proc)
+        return proc
+
+    def done(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._running.discard(proc)
+
+    def stream(self, args: Sequence[str], root: Path, env: dict[str, str], log: Path) -> int:
+        """Run ``args`` to the end, its output relayed to stderr as it comes (download bars
+        included) and kept in ``log``; returns the exit status."""
+        with open(log, "wb") as keep:
+            proc = self.start(args, root, env, subprocess.PIPE)
+            try:
+                while chunk := os.read(proc.stdout.fileno(), 65536):
+                    keep.write(chunk)
+                    sys.stderr.buffer.write(chunk)
+                    sys.stderr.flush()
+                return proc.wait()
+            finally:
+                proc.stdout.close()
+                self.done(proc)
+
+    def stop_all(self, grace: float = 10.0) -> None:
+        """SIGTERM to every running process group, SIGKILL to what is left after ``grace`` s."""
+        with self._lock:
+            running = [p for p in self._running if p.poll() is None]
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for proc in running:
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and any(p.poll() is None for p in running):
+                time.sleep(0.1)
+            running = [p for p in running if p.poll() is None]
+            if not running:
+                break
+
+
 def _worker_env(jobs: int) -> dict[str, str]:
     """The environment of every DVC process: the interpreter's bin folder first on PATH (so stage
     commands find ``recx``) and ``cores // jobs`` BLAS/OpenMP threads per worker."""
@@ -168,22 +339,15 @@ def _dvc_command(args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "dvc", *args]
 
 
-def _dvc(args: Sequence[str], root: Path, env: dict[str, str], *, what: str, capture: bool = True) -> str:
-    proc = subprocess.run(
-        _dvc_command(args), cwd=root, env=env, text=True,
-        stdout=subprocess.PIPE if capture else None, stderr=subprocess.STDOUT if capture else None,
-    )
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout or "").splitlines()[-20:])
-        raise RecxError(f"{what} failed (`dvc {' '.join(args)}`, exit {proc.returncode})\n{tail}")
-    return proc.stdout or ""
-
-
 def _stale(root: Path, env: dict[str, str]) -> set[str]:
     """Names of the stages ``dvc status`` reports as changed."""
-    out = _dvc(["status", "--json"], root, env, what="`dvc status`")
-    start = out.find("{")
-    return set(json.loads(out[start:]) if start >= 0 else {})
+    proc = subprocess.run(_dvc_command(["status", "--json"]), cwd=root, env=env, text=True,
+                          capture_output=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+        raise RecxError(f"`dvc status` failed (exit {proc.returncode}) in {root}\n{tail}")
+    start = proc.stdout.find("{")
+    return set(json.loads(proc.stdout[start:]) if start >= 0 else {})
 
 
 def _folder_bytes(folder: Path) -> int:
@@ -191,39 +355,229 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def _run_queue(
-    names: list[str], jobs: int, root: Path, env: dict[str, str], logs: Path,
-    echo: Callable[[str], None],
+    todo: list[StageJob], jobs: int, root: Path, env: dict[str, str], logs: Path,
+    procs: _Processes, progress: _Progress,
 ) -> tuple[dict[str, float], list[str]]:
-    """Run ``dvc repro --single-item <name>`` for every name, ``jobs`` at a time, in queue order."""
-    logs.mkdir(parents=True, exist_ok=True)
-    queue = list(reversed(names))
-    lock = threading.Lock()
+    """Run ``dvc repro --single-item <stage>`` for every job, ``jobs`` at a time, in queue order."""
+    queue = list(reversed(todo))
+    running: dict[str, tuple[StageJob, subprocess.Popen, float, IO]] = {}
     seconds: dict[str, float] = {}
     failed: list[str] = []
-    total = len(names)
-
-    def worker() -> None:
-        while True:
-            with lock:
-                if not queue:
-                    return
-                name = queue.pop()
-            start = time.perf_counter()
-            with open(logs / f"{name}.log", "w") as log:
-                rc = subprocess.run(
-                    _dvc_command(["--wait-for-lock", "repro", "--single-item", name]),
-                    cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                ).returncode
-            took = time.perf_counter() - start
-            with lock:
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                job = queue.pop()
+                log = open(logs / f"{job.name}.log", "w")
+                proc = procs.start(
+                    _dvc_command(["--wait-for-lock", "repro", "--single-item", job.name]), root,
+                    env, log,
+                )
+                running[job.name] = (job, proc, time.monotonic(), log)
+            for name, (job, proc, start, log) in list(running.items()):
+                rc = proc.poll()
+                if rc is None:
+                    continue
+                log.close()
+                procs.done(proc)
+                del running[name]
+                took = time.monotonic() - start
                 seconds[name] = took
                 if rc != 0:
                     failed.append(name)
-                echo(f"[{len(seconds):>4}/{total}] {'ok    ' if rc == 0 else 'FAILED'} {took:7.1f} s  {name}")
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, total))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+                    _mark_killed(root, logs, job)
+                progress.finished(name, rc == 0, took)
+            progress.tick({n: (start, logs / f"{n}.log") for n, (_, _, start, _) in running.items()})
+            time.sleep(0.2)
+    finally:
+        for _, proc, _, log in running.values():
+            log.close()
     return seconds, failed
+
+
+# ----------------------------------------------------------------------------- failures
+def _mark_killed(root: Path, logs: Path, job: StageJob) -> None:
+    """A run cell that failed without writing its record was killed (or crashed in the
+    interpreter): write a ``failed`` record so the report marks the cell (DVC does not record it)."""
+    if job.out is None:
+        return
+    record = root / job.out / "record.json"
+    if record.exists():
+        return
+    log = logs / f"{job.name}.log"
+    scenario, method, seed = Path(job.out).parts[-3:]
+    exit_line = next(
+        (line for line in reversed(_read_tail(log).splitlines()) if "exited with" in line), ""
+    )
+    how = f" ({exit_line.rpartition('exited with')[2].strip()})" if exit_line else ""
+    message = (
+        "the cell's process ended without writing a record: killed by a signal (e.g. SIGKILL from "
+        f"the out-of-memory killer) or crashed{how}; see {log}"
+    )
+    record.parent.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    record.write_text(json.dumps({
+        "scenario": scenario, "method": method, "seed": int(seed), "status": "failed",
+        "error": {"type": "Killed", "message": message}, "finished": now,
+        "written_by": "recx repro (the cell wrote no record)",
+    }, indent=2, sort_keys=True) + "\n")
+
+
+def _first_error(root: Path, logs: Path, name: str, phases: list[list[StageJob]]) -> str:
+    """First line of a failed stage's error: from its cell record, else from its log."""
+    job = next((j for phase in phases for j in phase if j.name == name), None)
+    if job is not None and job.out is not None:
+        path = root / job.out / "record.json"
+        try:
+            message = json.loads(path.read_text()).get("error", {}).get("message") or ""
+        except (OSError, ValueError):
+            message = ""
+        if message:
+            return message.strip().splitlines()[0]
+    return _log_error(logs / f"{name}.log")
+
+
+def _log_error(log: Path) -> str:
+    lines = [line.strip() for line in _read_tail(log).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("recx ") and "error:" in line:
+            return line
+    for line in reversed(lines):
+        if line.startswith("ERROR"):
+            return line
+    return lines[-1] if lines else "no output"
+
+
+def _read_tail(path: Path, size: int = 65536) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - size))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+# ----------------------------------------------------------------------------- progress
+def _estimates(root: Path, logs: Path) -> dict[str, float]:
+    """Expected seconds per stage: what the last ``recx repro`` measured, else the committed
+    report's cell costs (fit + predict + :data:`STAGE_OVERHEAD_S`)."""
+    out: dict[str, float] = {}
+    cells = root / "reports" / "cells.csv"
+    if cells.exists():
+        import pandas as pd
+
+        frame = pd.read_csv(cells)
+        if {"scenario", "method", "seed", "kind", "fit_seconds", "predict_seconds"} <= set(frame):
+            for row in frame.dropna(subset=["fit_seconds"]).itertuples():
+                stage = RUN_STAGES.get(row.kind)
+                if stage:
+                    out[f"{stage}@{row.scenario}-{row.method}-{row.seed}"] = (
+                        float(row.fit_seconds) + float(row.predict_seconds or 0) + STAGE_OVERHEAD_S
+                    )
+    try:
+        out.update(json.loads((logs / "durations.json").read_text()))
+    except (OSError, ValueError):
+        pass
+    return out
+
+
+def _save_durations(logs: Path, seconds: dict[str, float]) -> None:
+    if not seconds:
+        return
+    path = logs / "durations.json"
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    known.update({name: round(s, 1) for name, s in seconds.items()})
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(dict(sorted(known.items())), indent=1) + "\n")
+    tmp.replace(path)
+
+
+class _Progress:
+    """Cells done / total, running cells, elapsed time and ETA: a permanent line per finished stage,
+    plus a rewritten live line on a terminal (or a heartbeat line every :data:`HEARTBEAT_S`)."""
+
+    def __init__(self, *, total: int, jobs: int, estimates: dict[str, float],
+                 echo: Callable[[str], None], live: bool):
+        self.total, self.jobs, self.estimates, self.echo, self.live = total, jobs, estimates, echo, live
+        self.start = time.monotonic()
+        self.done = 0
+        self.pending: dict[str, float] = {}
+        self.running: dict[str, tuple[float, Path]] = {}
+        self._beat = time.monotonic()
+        self._drawn = False
+
+    def add(self, jobs: list[StageJob]) -> None:
+        known = [self.estimates[j.name] for j in jobs if j.name in self.estimates]
+        default = sorted(known)[len(known) // 2] if known else 30.0
+        for job in jobs:
+            self.pending[job.name] = self.estimates.get(job.name, default)
+        self.total += len(jobs)
+
+    def eta(self) -> float:
+        now = time.monotonic()
+        left = sum(v for n, v in self.pending.items() if n not in self.running)
+        left += sum(max(self.pending.get(n, 0.0) - (now - s), 0.0) for n, (s, _) in self.running.items())
+        return left / max(1, min(self.jobs, len(self.pending) or 1))
+
+    def status(self) -> str:
+        elapsed = time.monotonic() - self.start
+        return (f"{self.done}/{self.total} done, {len(self.running)} running, elapsed "
+                f"{_clock(elapsed)}, ETA {_clock(self.eta())}")
+
+    def finished(self, name: str, ok: bool, seconds: float) -> None:
+        self.done += 1
+        self.pending.pop(name, None)
+        self.running.pop(name, None)
+        self._clear()
+        self.echo(f"[{self.done:>4}/{self.total}] {'ok    ' if ok else 'FAILED'} {seconds:7.1f} s  "
+                  f"{name}   ({self.status()})")
+
+    def tick(self, running: dict[str, tuple[float, Path]]) -> None:
+        self.running = running
+        now = time.monotonic()
+        if self.live:
+            names = ", ".join(f"{n} {_clock(now - s)}" for n, (s, _) in running.items())
+            line = f"recx repro: {self.status()} | {names}"
+            width = 160
+            sys.stderr.write("\r" + line[:width].ljust(width if self._drawn else 0))
+            sys.stderr.flush()
+            self._drawn = True
+        elif now - self._beat >= HEARTBEAT_S and running:
+            self._beat = now
+            lines = [f"recx repro: {self.status()}; running:"]
+            for n, (s, log) in running.items():
+                last = _last_progress_line(log)
+                lines.append(f"  {n} {_clock(now - s)}" + (f"  {last}" if last else ""))
+            self.echo("\n".join(lines))
+
+    def finish(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r" + " " * 160 + "\r")
+            sys.stderr.flush()
+            self._drawn = False
+
+
+def _last_progress_line(log: Path) -> str:
+    for line in reversed(_read_tail(log, 8192).splitlines()):
+        if " epoch " in line or " trial " in line:
+            return line.strip()[-110:]
+    return ""
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(seconds, 0))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _isatty(stream: IO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -53,7 +53,8 @@ def toy_repo(tmp_path: Path) -> Path:
     }
     dvc_yaml = {
         "stages": {
-            name: {"cmd": cmd, "outs": [f"out/{name}"]} for name, cmd in stages.items()
+            **{name: {"cmd": cmd, "outs": [f"out/{name}"]} for name, cmd in stages.items()},
+            "report": {"cmd": "mkdir -p rep && ls out > rep/listing", "outs": ["rep"]},
         }
     }
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml))
@@ -74,10 +75,13 @@ def test_failed_stage_is_reported_and_the_others_are_committed(toy_repo, monkeyp
     assert (toy_repo / "out" / "a").read_text() == "a\n"
     assert (toy_repo / "out" / "c").read_text() == "c\n"
     lock = yaml.safe_load((toy_repo / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {"a", "c"}
+    assert set(lock["stages"]) == {"a", "c", "report"}  # the failure is not recorded
+    # the report is rebuilt from what exists, and the failure summary names the error and the log
+    assert (toy_repo / "rep" / "listing").read_text().split() == ["a", "c"]
     assert "b is broken" in (toy_repo / "logs" / "b.log").read_text()
-    assert any("FAILED" in line and line.endswith(" b") for line in lines)
+    assert any("FAILED" in line and " b   (" in line for line in lines)
     assert "1 stage(s) failed" in lines[-1] and "logs/b.log" in lines[-1]
+    assert "  b: " in lines[-1] and result.errors["b"]
 
 
 def test_jobs_must_be_positive(toy_repo):
@@ -126,7 +130,7 @@ def test_reruns_exactly_what_changed_and_then_nothing(chain_repo):
 
     lines: list[str] = []
     again = R.repro(None, jobs=2, root=root, logs=Path("logs"), echo=lines.append)
-    assert again.seconds == {} and lines == ["recx repro: every stage is up to date"]
+    assert again.seconds == {} and lines[-1] == "recx repro: every stage is up to date"
 
     # an upstream change: only after split@x has run does `dvc status` see tune@x as stale
     _write_chain(root, "mkdir -p out && echo S2 > out/s", "cat out/s > out/t")
@@ -146,7 +150,8 @@ def test_cells_of_a_failed_tune_stage_are_not_started(chain_repo):
     _write_chain(chain_repo, "mkdir -p out && echo S1 > out/s", "echo 'no trial finished'; exit 3")
     lines: list[str] = []
     result = R.repro(None, jobs=2, root=chain_repo, logs=Path("logs"), echo=lines.append)
-    assert result.failed == ("tune@x",) and result.skipped == ("run@x-0",)
+    # the report is still attempted; here it has no cell output to read, so it fails too
+    assert result.failed == ("tune@x", "report") and result.skipped == ("run@x-0",)
     assert set(result.seconds) == {"tune@x"}
     assert "not started, as a stage they read failed: run@x-0" in lines[-1]
     assert not (chain_repo / "out" / "rep").exists()
@@ -159,3 +164,37 @@ def test_dvc_reads_yaml_with_libyaml():
     from ruamel.yaml import YAML
 
     assert YAML(typ="safe").Parser.__name__ == "CParser", "install ruamel.yaml.clib"
+
+
+def test_only_runs_the_chosen_methods_cells(toy_repo, monkeypatch):
+    jobs = [R.StageJob(name, split="", method=m) for name, m in (("a", "x"), ("b", "y"), ("c", "z"))]
+    monkeypatch.setattr(R, "parallel_phases", lambda params: [jobs])
+    result = R.repro(None, jobs=2, root=toy_repo, logs=Path("logs"), echo=lambda _: None,
+                     only=["x", "z"])
+    assert set(result.seconds) == {"a", "c"} and result.failed == ()
+    assert (toy_repo / "rep" / "listing").read_text().split() == ["a", "c"]  # report rebuilt
+    with pytest.raises(R.RecxError, match=r"--only: \['nope'\] has no cell"):
+        R.repro(None, jobs=2, root=toy_repo, logs=Path("logs"), echo=lambda _: None, only=["nope"])
+
+
+def test_eta_comes_from_recorded_costs(tmp_path):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "cells.csv").write_text(
+        "scenario,kind,method,seed,status,fit_seconds,predict_seconds\n"
+        "s,topn,ease,0,ok,2.0,1.0\ns,mtl,mmoe,0,ok,30.0,2.0\n"
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "durations.json").write_text('{"run@s-ease-0": 5.5}')
+    est = R._estimates(tmp_path, logs)
+    assert est["run@s-ease-0"] == 5.5  # measured by the last recx repro wins
+    assert est["run-mtl@s-mmoe-0"] == 32.0 + R.STAGE_OVERHEAD_S
+    lines: list[str] = []
+    progress = R._Progress(total=0, jobs=2, estimates=est, echo=lines.append, live=False)
+    progress.add([R.StageJob("run@s-ease-0", "s"), R.StageJob("run-mtl@s-mmoe-0", "s"),
+                  R.StageJob("run@s-new-0", "s")])
+    assert progress.total == 3
+    # unknown stage -> the median of the known estimates; ETA = remaining work over the workers
+    assert progress.eta() == pytest.approx((5.5 + 40.0 + 40.0) / 2)
+    progress.finished("run@s-ease-0", True, 5.0)
+    assert lines[-1].startswith("[   1/3] ok ") and "1/3 done" in lines[-1] and "ETA" in lines[-1]

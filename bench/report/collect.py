@@ -42,7 +42,9 @@ def collect_records(params: Params, runs: Path) -> pd.DataFrame:
             row["dirty"] = (record.get("git") or {}).get("dirty")
             row["started"] = record.get("started")
             row["finished"] = record.get("finished")
-            row["split_sha256"] = json.dumps(record["data"]["split_sha256"], sort_keys=True)
+            row["split_sha256"] = json.dumps(
+                (record.get("data") or {}).get("split_sha256", {}), sort_keys=True
+            )
             row["versions"] = json.dumps(record.get("versions", {}), sort_keys=True)
             row["hardware"] = json.dumps(record.get("hardware", {}), sort_keys=True)
         rows.append(row)
