@@ -125,13 +125,31 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
 def _cmd_repro(args: argparse.Namespace) -> None:
     from bench.config import load_params
+    from bench.profiles import DEFAULT, workspace
     from bench.repro import repro
 
-    params = load_params(Path(args.params))
+    root = workspace(args.profile)
+    if args.profile != DEFAULT:
+        print(f"recx repro: profile {args.profile!r} runs in {root} (its own dvc.lock, artifacts/ "
+              f"and reports/)", file=sys.stderr)
+    params = load_params(root / "params.yaml")
     params.validate()  # an unknown method or parameter stops here, before any stage runs
-    result = repro(params, jobs=args.jobs or os.cpu_count() or 1)
+    only = [m for part in args.only for m in part.split(",") if m] if args.only else None
+    result = repro(params, jobs=args.jobs or os.cpu_count() or 1, root=root, only=only)
     if result.failed:
         raise RecxError(f"{len(result.failed)} stage(s) failed (listed above)")
+    print(f"recx repro: done; the report is in {root / 'reports' / 'results.md'}", file=sys.stderr)
+
+
+def _cmd_status(args: argparse.Namespace) -> None:
+    from bench.profiles import workspace
+    from bench.repro import status
+
+    stale = status(workspace(args.profile))
+    if not stale:
+        print("recx status: every stage is up to date")
+    for name in sorted(stale):
+        print(name)
 
 
 def _cmd_check(args: argparse.Namespace) -> None:
@@ -204,7 +222,17 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = add("repro", _cmd_repro, "`dvc repro` with the tune stages and run cells in parallel")
     sp.add_argument("--jobs", type=int, default=0, help="parallel stages (default: number of cores)")
-    sp.add_argument("--params", default=str(DEFAULT_PARAMS))
+    sp.add_argument(
+        "--profile", default="default",
+        help="default (params.yaml), a name from profiles/ (ci, tuned) or a params YAML path; a "
+             "profile other than default runs in workspaces/<name>/",
+    )
+    sp.add_argument("--only", action="append", metavar="METHOD[,METHOD...]",
+                    help="run only the tune stages and cells of these methods (repeatable)")
+
+    sp = add("status", _cmd_status,
+             "refresh the code fingerprints, then list the stale stages (what `recx repro` would run)")
+    sp.add_argument("--profile", default="default")
 
     sp = add("check", _cmd_check, "validate params.yaml without running anything")
     sp.add_argument("--params", default=str(DEFAULT_PARAMS))
@@ -217,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except RecxError as exc:
         print(f"recx {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)
     return 0
 
 
