@@ -11,7 +11,9 @@ byte-identical files; every date shown comes from the run records):
   provenance); ``cells.csv`` — one row per scenario x method x seed with its status;
   ``significance.csv`` — CIs, paired tests and Holm-adjusted p-values;
 * ``figures/*.png`` — metric bars with CIs, accuracy vs. training time;
-* ``trec/<scenario>/`` — qrels and TREC run files (first seed) for re-scoring with trec_eval / ranx.
+* ``trec/<scenario>/`` — qrels and TREC run files (first seed) for re-scoring with trec_eval / ranx;
+* ``metrics/<scenario>.json``, ``plots/{comparison,cost}/<scenario>.csv`` — what ``dvc metrics
+  show`` and ``dvc plots show`` read (:mod:`bench.report.dvc_views`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pandas as pd
 from bench.config import Params
 from bench.report import figures, trec
 from bench.report.collect import collect_records
+from bench.report.dvc_views import write_dvc_views
 from bench.report.significance import significance_table
 from bench.report.sections import NON_METRIC_COLUMNS, SECTIONS
 from bench.report.tables import aggregate, to_latex
@@ -89,6 +92,7 @@ def build_report(
         md += [f"## {section.title}", ""]
         md.append(section.markdown(params, records, sub, sig, metrics, primary))
         for scenario in dict.fromkeys(part["scenario"]):
+            write_dvc_views(sub, sig, scenario, metrics, primary, out)
             slug = primary.replace("@", "_at_")
             for path in (
                 figures.bars_with_ci(sig, scenario, primary, out / "figures" / f"{scenario}-{slug}.png"),
