@@ -8,6 +8,10 @@ folders that stages list as dependencies, with the profile as its ``params.yaml`
 ``dvc.lock``, ``artifacts/`` and ``reports/`` stay inside it; its DVC cache is the root project's, so
 data fetched or prepared once (and every stage in DVC's run cache) is restored, not recomputed.
 
+Always run a profile through ``recx repro --profile`` (it refreshes the copies; a plain ``dvc repro``
+inside the workspace would hash stale copies of the code). Because the cache is shared, ``dvc gc -w``
+in the root would delete objects only a workspace uses: add ``--projects workspaces/<name>``.
+
 Why not ``dvc exp run --set-param``: an experiment runs in the main workspace (its outputs replace
 ``reports/``) or in a temporary copy whose results live only in Git refs; a profile should leave a
 folder a person can open, and leave the default run untouched.
@@ -63,6 +67,13 @@ def workspace(profile: str, root: Path = Path(".")) -> Path:
         return root
     ws = root / WORKSPACES / params.stem
     ws.mkdir(parents=True, exist_ok=True)
+    marker, source = ws / ".recx-profile", str(params.resolve())
+    if marker.exists() and marker.read_text().strip() != source:
+        raise ConfigError(
+            f"{ws} holds the runs of {marker.read_text().strip()}, not of {source}; rename the "
+            "profile file or remove that workspace"
+        )
+    marker.write_text(source + "\n")
     for rel in SHARED:
         src, dst = root / rel, ws / rel
         if dst.is_dir():

@@ -34,6 +34,7 @@ already finished is in ``dvc.lock`` and DVC's cache, so nothing computed is lost
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -41,7 +42,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -97,7 +98,7 @@ class ReproResult:
     seconds: dict[str, float]
     failed: tuple[str, ...]
     skipped: tuple[str, ...] = ()
-    errors: dict[str, str] | None = None
+    errors: dict[str, str] = field(default_factory=dict)
 
 
 def parallel_phases(params: Params) -> list[list[StageJob]]:
@@ -124,12 +125,12 @@ def parallel_phases(params: Params) -> list[list[StageJob]]:
 
 
 def repro(
-    params: Params | None,
+    params: Params,
     *,
     jobs: int,
     root: Path = Path("."),
     logs: Path = Path("artifacts/logs"),
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = lambda line: print(line, flush=True),
     only: Iterable[str] | None = None,
     live: bool | None = None,
 ) -> ReproResult:
@@ -150,6 +151,10 @@ def repro(
     logs = root / logs
     logs.mkdir(parents=True, exist_ok=True)
     only = set(only) if only is not None else None
+    phases = parallel_phases(params)
+    if only is not None:  # a typo stops here, before any stage runs
+        _check_only(only, phases)
+        phases = [[j for j in phase if j.method in only] for phase in phases]
     env = _worker_env(jobs)
     with _Processes() as procs:
         echo("recx repro: checking what is stale (dvc status)")
@@ -167,36 +172,39 @@ def repro(
                 )
             # the stages reading their outputs are only seen as stale once those outputs changed
             stale = _stale(root, env) - set(ALWAYS)
-        phases = parallel_phases(params)
-        if only is not None:
-            _check_only(only, phases)
-            phases = [[j for j in phase if j.method in only] for phase in phases]
         seconds: dict[str, float] = {}
         failed: list[str] = []
         skipped: list[str] = []
-        progress = _Progress(
-            total=0, jobs=jobs, estimates=_estimates(root, logs), echo=echo,
-            live=_isatty(sys.stderr) if live is None else live,
-        )
+        # the plan: stale stages, plus the cells of every tune stage that will run (they read its
+        # new output); counted up front so that progress and ETA cover every phase
+        planned: set[str] = set()
+        plan = []
         for phase in phases:
-            todo = []
-            for job in phase:
-                if job.after in failed:
-                    skipped.append(job.name)
-                elif job.name in stale or job.after in seconds:
-                    todo.append(job)
+            todo = [j for j in phase if j.name in stale or j.after in planned]
+            planned.update(j.name for j in todo)
+            plan.append(todo)
+        progress = _Progress(
+            jobs=jobs, estimates=_estimates(root, logs), echo=echo,
+            live=sys.stderr.isatty() if live is None else live,
+        )
+        progress.add([j for todo in plan for j in todo])
+        for todo in plan:
+            blocked = [j for j in todo if j.after in failed]
+            skipped.extend(j.name for j in blocked)
+            progress.drop(blocked)
+            todo = [j for j in todo if j.after not in failed]
             if not todo:
                 continue
             splits = {job.split for job in todo}
             size = {split: _folder_bytes(root / "artifacts" / "splits" / split) for split in splits}
             todo.sort(key=lambda job: -size[job.split])
-            progress.add(todo)
             echo(f"recx repro: {len(todo)} stale stages over {jobs} workers (logs in {logs})")
             done, bad = _run_queue(todo, jobs, root, env, logs, procs, progress)
             seconds.update(done)
             failed.extend(bad)
         progress.finish()
-        _save_durations(logs, {n: s for n, s in seconds.items() if n not in failed})
+        _save_durations(logs, {n: s for n, s in seconds.items()
+                               if n not in failed and not _restored(logs / f"{n}.log")})
 
         rest = stale - {job.name for phase in parallel_phases(params) for job in phase} - set(upstream)
         errors = {name: _first_error(root, logs, name, phases) for name in failed}
@@ -213,8 +221,8 @@ def repro(
         else:  # a stage outside the phases above: let DVC bring everything up to date
             rc = procs.stream(_dvc_command(["repro"]), root, env, logs / "final.log")
             if rc != 0:
-                failed.append("dvc repro")
-                errors["dvc repro"] = _log_error(logs / "final.log")
+                failed.append("final")
+                errors["final"] = _log_error(logs / "final.log")
     if failed:
         listing = "\n".join(
             f"  {name}: {errors.get(name) or 'failed'}\n      log: {logs / (name + '.log')}"
@@ -231,13 +239,13 @@ def repro(
 
 
 def status(root: Path = Path(".")) -> set[str]:
-    """The stale stages after the code fingerprints are refreshed: what ``recx repro`` would run
-    (plain ``dvc status`` lists ``fingerprint`` as always changed and sees a code edit only once that
-    stage has rewritten the fingerprint files)."""
+    """The stale stages after the code fingerprints are refreshed (plain ``dvc status`` lists
+    ``fingerprint`` as always changed and sees a code edit only once that stage has rewritten the
+    fingerprint files). ``recx repro`` runs these, plus the cells of every stale ``tune@`` stage."""
     root = Path(root)
     env = _worker_env(1)
-    proc = subprocess.run(_dvc_command(["repro", "--single-item", *ALWAYS]), cwd=root, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(_dvc_command(["--wait-for-lock", "repro", "--single-item", *ALWAYS]),
+                          cwd=root, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RecxError(f"`dvc repro fingerprint` failed (exit {proc.returncode}):\n"
                         + "\n".join((proc.stdout + proc.stderr).splitlines()[-20:]))
@@ -262,7 +270,6 @@ class _Processes:
 
     def __init__(self) -> None:
         self._running: set[subprocess.Popen] = set()
-        self._lock = threading.Lock()
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> _Processes:
@@ -272,9 +279,13 @@ class _Processes:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop_all()
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+        for sig in self._previous:  # a second Ctrl-C must not cut the shutdown short
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            self.stop_all()
+        finally:
+            for sig, handler in self._previous.items():
+                signal.signal(sig, handler)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         raise Interrupted(signum)
@@ -282,34 +293,31 @@ class _Processes:
     def start(self, args: Sequence[str], root: Path, env: dict[str, str], out: IO) -> subprocess.Popen:
         proc = subprocess.Popen(args, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-        with self._lock:
-            self._running.add(proc)
+        self._running.add(proc)
         return proc
 
     def done(self, proc: subprocess.Popen) -> None:
-        with self._lock:
-            self._running.discard(proc)
+        self._running.discard(proc)
 
     def stream(self, args: Sequence[str], root: Path, env: dict[str, str], log: Path) -> int:
         """Run ``args`` to the end, its output relayed to stderr as it comes (download bars
         included) and kept in ``log``; returns the exit status."""
         with open(log, "wb") as keep:
             proc = self.start(args, root, env, subprocess.PIPE)
-            try:
-                while chunk := os.read(proc.stdout.fileno(), 65536):
-                    keep.write(chunk)
-                    sys.stderr.buffer.write(chunk)
-                    sys.stderr.flush()
-                return proc.wait()
-            finally:
-                proc.stdout.close()
-                self.done(proc)
+            while chunk := os.read(proc.stdout.fileno(), 65536):
+                keep.write(chunk)
+                sys.stderr.buffer.write(chunk)
+                sys.stderr.flush()
+            rc = proc.wait()  # on an interrupt the process stays listed, so stop_all() stops it
+            proc.stdout.close()
+            self.done(proc)
+            return rc
 
-    def stop_all(self, grace: float = 10.0) -> None:
-        """SIGTERM to every running process group, SIGKILL to what is left after ``grace`` s."""
-        with self._lock:
-            running = [p for p in self._running if p.poll() is None]
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+    def stop_all(self, grace: float = 5.0) -> None:
+        """Stop every running process group: SIGINT (DVC finishes writing ``dvc.lock`` and exits),
+        then SIGTERM, then SIGKILL, each after ``grace`` seconds without exit."""
+        running = [p for p in self._running if p.poll() is None]
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
             for proc in running:
                 try:
                     os.killpg(proc.pid, sig)
@@ -401,17 +409,19 @@ def _mark_killed(root: Path, logs: Path, job: StageJob) -> None:
     if job.out is None:
         return
     record = root / job.out / "record.json"
-    if record.exists():
-        return
     log = logs / f"{job.name}.log"
+    status = _command_status(log)
+    if record.exists() or status is None or 0 <= status < 128:
+        return  # a record exists, or the command exited by itself (its error is in the log)
+    signum = -status if status < 0 else status - 128
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
     scenario, method, seed = Path(job.out).parts[-3:]
-    exit_line = next(
-        (line for line in reversed(_read_tail(log).splitlines()) if "exited with" in line), ""
-    )
-    how = f" ({exit_line.rpartition('exited with')[2].strip()})" if exit_line else ""
     message = (
-        "the cell's process ended without writing a record: killed by a signal (e.g. SIGKILL from "
-        f"the out-of-memory killer) or crashed{how}; see {log}"
+        f"the cell's process was killed by {name} before writing a record (SIGKILL: e.g. the "
+        f"out-of-memory killer); see {log}"
     )
     record.parent.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -420,6 +430,23 @@ def _mark_killed(root: Path, logs: Path, job: StageJob) -> None:
         "error": {"type": "Killed", "message": message}, "finished": now,
         "written_by": "recx repro (the cell wrote no record)",
     }, indent=2, sort_keys=True) + "\n")
+
+
+def _command_status(log: Path) -> int | None:
+    """The stage command's exit status as DVC logs it (``... exited with -9``), if it failed."""
+    for line in reversed(_read_tail(log).splitlines()):
+        head, sep, tail = line.rpartition("exited with")
+        if sep:
+            try:
+                return int(tail.strip().rstrip(".").split()[0])
+            except (ValueError, IndexError):
+                return None
+    return None
+
+
+def _restored(log: Path) -> bool:
+    """Whether DVC restored the stage from its run cache instead of running it."""
+    return "skipping run, checking out outputs" in _read_tail(log)
 
 
 def _first_error(root: Path, logs: Path, name: str, phases: list[list[StageJob]]) -> str:
@@ -470,9 +497,9 @@ def _estimates(root: Path, logs: Path) -> dict[str, float]:
             for row in frame.dropna(subset=["fit_seconds"]).itertuples():
                 stage = RUN_STAGES.get(row.kind)
                 if stage:
-                    out[f"{stage}@{row.scenario}-{row.method}-{row.seed}"] = (
-                        float(row.fit_seconds) + float(row.predict_seconds or 0) + STAGE_OVERHEAD_S
-                    )
+                    cost = float(row.fit_seconds) + float(row.predict_seconds) + STAGE_OVERHEAD_S
+                    if math.isfinite(cost):
+                        out[f"{stage}@{row.scenario}-{row.method}-{row.seed}"] = cost
     try:
         out.update(json.loads((logs / "durations.json").read_text()))
     except (OSError, ValueError):
@@ -498,9 +525,9 @@ class _Progress:
     """Cells done / total, running cells, elapsed time and ETA: a permanent line per finished stage,
     plus a rewritten live line on a terminal (or a heartbeat line every :data:`HEARTBEAT_S`)."""
 
-    def __init__(self, *, total: int, jobs: int, estimates: dict[str, float],
-                 echo: Callable[[str], None], live: bool):
-        self.total, self.jobs, self.estimates, self.echo, self.live = total, jobs, estimates, echo, live
+    def __init__(self, *, jobs: int, estimates: dict[str, float], echo: Callable[[str], None],
+                 live: bool):
+        self.total, self.jobs, self.estimates, self.echo, self.live = 0, jobs, estimates, echo, live
         self.start = time.monotonic()
         self.done = 0
         self.pending: dict[str, float] = {}
@@ -515,11 +542,19 @@ class _Progress:
             self.pending[job.name] = self.estimates.get(job.name, default)
         self.total += len(jobs)
 
+    def drop(self, jobs: list[StageJob]) -> None:
+        """Jobs that will not run after all (a stage they read failed)."""
+        for job in jobs:
+            if self.pending.pop(job.name, None) is not None:
+                self.total -= 1
+
     def eta(self) -> float:
+        """Seconds left: the remaining work spread over the workers, but never less than the
+        longest remaining stage."""
         now = time.monotonic()
-        left = sum(v for n, v in self.pending.items() if n not in self.running)
-        left += sum(max(self.pending.get(n, 0.0) - (now - s), 0.0) for n, (s, _) in self.running.items())
-        return left / max(1, min(self.jobs, len(self.pending) or 1))
+        left = [v for n, v in self.pending.items() if n not in self.running]
+        left += [max(self.pending.get(n, 0.0) - (now - s), 0.0) for n, (s, _) in self.running.items()]
+        return max(sum(left) / max(1, self.jobs), max(left, default=0.0))
 
     def status(self) -> str:
         elapsed = time.monotonic() - self.start
@@ -570,14 +605,9 @@ def _last_progress_line(log: Path) -> str:
 
 
 def _clock(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
+    seconds = int(max(seconds, 0)) if math.isfinite(seconds) else 0
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
-def _isatty(stream: IO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False

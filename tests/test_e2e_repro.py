@@ -170,27 +170,42 @@ def _descendants_matching(proc: psutil.Process, *words: str) -> list[psutil.Proc
     return out
 
 
+def _repro_until(ws: Path, env: dict[str, str], *words: str):
+    """Start `recx repro` (output in a file, so a full pipe never blocks it) and wait until one of
+    its descendants is a `recx` command with all of ``words``; returns the process, its output file
+    and those descendants."""
+    out = open(ws.parent / "repro-under-test.log", "w+")
+    proc = subprocess.Popen(["recx", "repro", "--jobs", "2"], cwd=ws, env=env, text=True,
+                            stdout=out, stderr=subprocess.STDOUT)
+    parent = psutil.Process(proc.pid)
+    deadline, found = time.monotonic() + 180, []
+    while not found and time.monotonic() < deadline and proc.poll() is None:
+        found = _descendants_matching(parent, *words)
+        time.sleep(0.05)
+    return proc, out, found
+
+
+def _output(proc: subprocess.Popen, out) -> str:
+    proc.wait(timeout=300)
+    out.seek(0)
+    return out.read()
+
+
 def test_sigkilled_cell_is_marked_and_the_report_rebuilt(repo):
     ws, env = repo
     edit(ws, "methods/ease.py", "__all__ = [", "_EDITED_BY_E2E = 1\n__all__ = [")
     try:
-        proc = subprocess.Popen(["recx", "repro", "--jobs", "2"], cwd=ws, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        parent = psutil.Process(proc.pid)
-        deadline, killed = time.monotonic() + 180, False
-        while not killed and time.monotonic() < deadline and proc.poll() is None:
-            for cell in _descendants_matching(parent, "run", "ease"):
-                cell.send_signal(signal.SIGKILL)  # as the out-of-memory killer would
-                killed = True
-            time.sleep(0.05)
-        output, _ = proc.communicate(timeout=300)
+        proc, out, killed = _repro_until(ws, env, "run", "ease")
+        for cell in killed:
+            cell.send_signal(signal.SIGKILL)  # as the out-of-memory killer would
+        output = _output(proc, out)
         assert killed, output
         assert proc.returncode != 0
-        assert "killed by a signal" in output
+        assert "killed by SIGKILL" in output
         rec = record(ws, "ease")
         assert rec["status"] == "failed" and rec["error"]["type"] == "Killed"
         results = (ws / "reports/results.md").read_text()
-        assert f"`{SCENARIO}/ease/0`: **failed** — the cell's process ended without" in results
+        assert f"`{SCENARIO}/ease/0`: **failed** — the cell's process was killed by SIGKILL" in results
         assert f"run@{SCENARIO}-ease-0" in recx_status(ws, env)
     finally:
         revert(ws, env, "methods/ease.py")
@@ -202,17 +217,12 @@ def test_sigterm_stops_every_worker(repo):
     ws, env = repo
     edit(ws, "methods/mf.py", "__all__ = [", "_EDITED_BY_E2E = 1\n__all__ = [")
     try:
-        proc = subprocess.Popen(["recx", "repro", "--jobs", "2"], cwd=ws, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        parent = psutil.Process(proc.pid)
-        deadline, workers = time.monotonic() + 180, []
-        while not workers and time.monotonic() < deadline and proc.poll() is None:
-            workers = _descendants_matching(parent, "mf")
-            time.sleep(0.1)
+        proc, out, workers = _repro_until(ws, env, "mf")
         assert workers, "no mf worker started"
+        parent = psutil.Process(proc.pid)
         tree = parent.children(recursive=True)
         proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
+        output = _output(proc, out)
         assert proc.returncode == 128 + signal.SIGTERM, output
         assert "interrupted by SIGTERM" in output
         _, alive = psutil.wait_procs(tree, timeout=15)

@@ -190,7 +190,7 @@ def test_eta_comes_from_recorded_costs(tmp_path):
     assert est["run@s-ease-0"] == 5.5  # measured by the last recx repro wins
     assert est["run-mtl@s-mmoe-0"] == 32.0 + R.STAGE_OVERHEAD_S
     lines: list[str] = []
-    progress = R._Progress(total=0, jobs=2, estimates=est, echo=lines.append, live=False)
+    progress = R._Progress(jobs=2, estimates=est, echo=lines.append, live=False)
     progress.add([R.StageJob("run@s-ease-0", "s"), R.StageJob("run-mtl@s-mmoe-0", "s"),
                   R.StageJob("run@s-new-0", "s")])
     assert progress.total == 3
