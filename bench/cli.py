@@ -117,6 +117,12 @@ def _cmd_report(args: argparse.Namespace) -> None:
     from bench.report import build_report
 
     params = load_params(Path(args.params))
+    if args.views_only:
+        from bench.report.dvc_views import write_report_views
+
+        done = write_report_views(params, Path(args.out))
+        print(f"recx report: metrics/ and plots/ of {len(done)} scenarios in {args.out}")
+        return
     build_report(
         params, runs=Path(args.runs), out=Path(args.out), splits=Path(args.splits),
         tuning=Path(args.tuning),
@@ -219,6 +225,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--splits", default="artifacts/splits")
     sp.add_argument("--tuning", default="artifacts/tuning")
     sp.add_argument("--out", default="reports")
+    sp.add_argument("--views-only", action="store_true",
+                    help="only rewrite metrics/ and plots/ (what `dvc metrics|plots show` read) from "
+                         "the report's results.csv and significance.csv")
 
     sp = add("repro", _cmd_repro, "`dvc repro` with the tune stages and run cells in parallel")
     sp.add_argument("--jobs", type=int, default=0, help="parallel stages (default: number of cores)")

@@ -28,7 +28,7 @@ import pandas as pd
 from bench.config import Params
 from bench.report import figures, trec
 from bench.report.collect import collect_records
-from bench.report.dvc_views import write_dvc_views
+from bench.report.dvc_views import write_report_views
 from bench.report.significance import significance_table
 from bench.report.sections import NON_METRIC_COLUMNS, SECTIONS
 from bench.report.tables import aggregate, to_latex
@@ -92,7 +92,6 @@ def build_report(
         md += [f"## {section.title}", ""]
         md.append(section.markdown(params, records, sub, sig, metrics, primary))
         for scenario in dict.fromkeys(part["scenario"]):
-            write_dvc_views(sub, sig, scenario, metrics, primary, out)
             slug = primary.replace("@", "_at_")
             for path in (
                 figures.bars_with_ci(sig, scenario, primary, out / "figures" / f"{scenario}-{slug}.png"),
@@ -124,6 +123,7 @@ def build_report(
     sig_all.to_csv(out / "significance.csv", index=False, float_format="%.6g")
     payload = {"results": _records(table), "significance": _records(sig_all), "provenance": provenance}
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    write_report_views(params, out)
     return out / "results.md"
 
 

@@ -7,8 +7,11 @@
 * ``plots/cost/<scenario>.csv`` — per method the mean fit seconds next to the primary metric
   (accuracy against training cost).
 
-``dvc.yaml`` declares them (top-level ``metrics:`` and ``plots:``, beside ``reports/figures``), so the
-committed report answers ``dvc metrics show`` on any clone.
+They are derived from the report's own ``results.csv`` (means over seeds) and ``significance.csv``
+(CIs) by :func:`write_report_views`, so they can never disagree with the tables, and ``recx report
+--views-only`` rebuilds them from a committed report. ``dvc.yaml`` declares them (top-level
+``metrics:`` and ``plots:``, beside ``reports/figures``), so the committed report answers ``dvc
+metrics show`` on any clone.
 """
 
 from __future__ import annotations
@@ -19,10 +22,37 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["HEADLINE_METRICS", "write_dvc_views"]
+__all__ = ["HEADLINE_METRICS", "write_dvc_views", "write_report_views"]
 
 #: metrics per scenario in ``metrics/<scenario>.json`` (the primary metric first)
 HEADLINE_METRICS = 2
+
+
+def write_report_views(params, out: Path) -> list[str]:
+    """Write the views of every scenario of the report in ``out`` from its ``results.csv`` and
+    ``significance.csv``; returns the scenarios written."""
+    from bench.report.sections import SECTIONS
+
+    out = Path(out)
+    table = pd.read_csv(out / "results.csv")
+    try:
+        sig = pd.read_csv(out / "significance.csv")
+    except pd.errors.EmptyDataError:
+        sig = pd.DataFrame(columns=["scenario", "metric", "method", "ci_low", "ci_high"])
+    done = []
+    for section in SECTIONS:
+        part = table[table["kind"].isin(section.kinds)]
+        if part.empty:
+            continue
+        metrics, primary = section.metrics(params, part)
+        metrics = [m for m in metrics if f"{m}_mean" in part.columns]
+        if not metrics:
+            continue
+        primary = primary if primary in metrics else metrics[0]
+        for scenario in dict.fromkeys(part["scenario"]):
+            write_dvc_views(part, sig, scenario, metrics, primary, out)
+            done.append(scenario)
+    return done
 
 
 def write_dvc_views(
