@@ -62,3 +62,18 @@ def test_dvc_plots_show_renders_figures_and_data_plots(tmp_path):
     images = list((tmp_path / "plots" / "static").glob("*.png"))
     assert len(images) == len(list((REPO_ROOT / "reports" / "figures").glob("*.png"))) > 0
 
+
+
+def test_committed_views_agree_with_the_committed_tables(tmp_path):
+    """reports/metrics and reports/plots are what the report's results.csv/significance.csv say."""
+    import shutil
+
+    from bench.report.dvc_views import write_report_views
+
+    for name in ("results.csv", "significance.csv"):
+        shutil.copy(REPO_ROOT / "reports" / name, tmp_path / name)
+    write_report_views(load_params(REPO_ROOT / "params.yaml"), tmp_path)
+    for sub in ("metrics", "plots/comparison", "plots/cost"):
+        ours = {p.name: p.read_text() for p in (tmp_path / sub).iterdir()}
+        committed = {p.name: p.read_text() for p in (REPO_ROOT / "reports" / sub).iterdir()}
+        assert ours == committed, sub
