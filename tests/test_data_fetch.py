@@ -355,8 +355,14 @@ def test_tampered_mirror_copy_is_refused(mirror, tmp_path):
 
 
 def test_ml1m_missing_ratings_offline_is_a_clear_error(mirror, tmp_path, monkeypatch, capsys):
-    """The mirror lacks ml-1m/ratings.dat; with no network (a dead proxy) the CLI prints one readable
-    error, exits 2, and writes nothing - users.dat and movies.dat included."""
+    """A mirror that lacks ml-1m/ratings.dat (as the offline mirror did before it was reassembled);
+    with no network (a dead proxy) the CLI prints one readable error, exits 2, and writes nothing -
+    users.dat and movies.dat included."""
+    partial = tmp_path / "mirror"
+    (partial / "ml-1m").mkdir(parents=True)
+    for name in ("users.dat", "movies.dat"):
+        shutil.copy(mirror / "ml-1m" / name, partial / "ml-1m" / name)
+    mirror = partial
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
         monkeypatch.setenv(var, "http://127.0.0.1:9")
     monkeypatch.delenv("NO_PROXY", raising=False)
