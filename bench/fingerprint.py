@@ -8,7 +8,9 @@ set by reading import statements (function-level ones included) from the method'
 kind's harness roots, and hashes each module's *syntax tree* without docstrings, comments or line
 numbers, so an edit of documentation leaves the fingerprint unchanged while any code edit changes
 it. One JSON file per (kind, method) — ``artifacts/fingerprints/<kind>/<method>.json`` — is a DVC
-dependency of exactly the cells of that method and kind.
+dependency of exactly the run cells of that method and kind, and ``artifacts/fingerprints/tune/
+<method>.json`` (the method plus :mod:`bench.tune`'s path) of its ``tune@`` stages, so an edit of the
+run harness does not rerun tuning. The Python version (major.minor) is part of every fingerprint.
 
 A method from an installed distribution (a plugin) is fingerprinted the same way over its own
 package, plus the distribution's name and version.
@@ -35,10 +37,14 @@ from pathlib import Path
 from bench.atomic import staged_dir
 from bench.cells import RUNNERS
 
-__all__ = ["HARNESS_ROOTS", "Fingerprint", "fingerprint", "write_fingerprints"]
+__all__ = ["HARNESS_ROOTS", "TUNE", "TUNE_ROOTS", "Fingerprint", "fingerprint", "write_fingerprints"]
 
-#: modules every cell runs through, whatever its kind (the kind's runner module is added)
-HARNESS_ROOTS = ("bench.run", "bench.tune")
+#: modules every run cell runs through, whatever its kind (the kind's runner module is added)
+HARNESS_ROOTS = ("bench.run",)
+
+#: the pseudo-kind of the tune stages: their harness is the tuner alone
+TUNE = "tune"
+TUNE_ROOTS = ("bench.tune",)
 
 #: packages whose code reaches a cell only through a DVC output that is hashed as data
 NOT_FOLLOWED = ("bench.data",)
@@ -58,6 +64,7 @@ class Fingerprint:
     modules: Mapping[str, str]
     packages: Mapping[str, str]
     plugin: Mapping[str, str] | None = None
+    python: str = f"{sys.version_info.major}.{sys.version_info.minor}"
 
     def to_json(self) -> str:
         doc = {
@@ -65,6 +72,7 @@ class Fingerprint:
             "method": self.method,
             "class": self.cls,
             "plugin": self.plugin,
+            "python": self.python,
             "modules": dict(sorted(self.modules.items())),
             "packages": dict(sorted(self.packages.items())),
         }
@@ -72,14 +80,16 @@ class Fingerprint:
 
 
 def fingerprint(kind: str, method: str) -> Fingerprint:
-    """The fingerprint of ``method``'s cells in scenario kind ``kind``."""
+    """The fingerprint of ``method``'s run cells in scenario kind ``kind`` (or of its tune stages
+    for ``kind`` = :data:`TUNE`)."""
     from bench import methods
 
     spec = methods.get(method)
     module = spec.cls.__module__
     top = module.split(".")[0]
     local = set(LOCAL) | {top}
-    roots = [module, *HARNESS_ROOTS, RUNNERS[kind].split(":")[0]]
+    harness = TUNE_ROOTS if kind == TUNE else (*HARNESS_ROOTS, RUNNERS[kind].split(":")[0])
+    roots = [module, *harness]
     modules, third_party = _closure(roots, frozenset(local))
     plugin = None
     if top not in LOCAL:
@@ -93,13 +103,14 @@ def fingerprint(kind: str, method: str) -> Fingerprint:
 
 
 def write_fingerprints(out: Path, *, echo=print) -> list[Path]:
-    """Write ``out/<kind>/<method>.json`` for every registered method and kind it supports."""
+    """Write ``out/<kind>/<method>.json`` for every registered method and kind it supports, and
+    ``out/tune/<method>.json`` for every method."""
     from bench import methods
 
     written = []
     with staged_dir(Path(out)) as tmp:
         for name in methods.available():
-            for kind in sorted(methods.get(name).scenarios & set(RUNNERS)):
+            for kind in [*sorted(methods.get(name).scenarios & set(RUNNERS)), TUNE]:
                 path = tmp / kind / f"{name}.json"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(fingerprint(kind, name).to_json())
@@ -122,7 +133,7 @@ def _closure(roots: Iterable[str], local: frozenset[str]) -> tuple[list[str], li
         seen.add(name)
         parts = name.split(".")
         todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # parents run on import
-        for imported in _imports(name):
+        for imported in _imports(name, local):
             head = imported.split(".")[0]
             if head in local:
                 todo.append(imported)
@@ -146,10 +157,10 @@ def _source(name: str) -> tuple[Path, bool]:
 @cache
 def _tree(name: str) -> ast.Module:
     path, _ = _source(name)
-    return ast.parse(path.read_text(), filename=str(path))
+    return ast.parse(path.read_bytes(), filename=str(path))  # bytes: the file's own encoding
 
 
-def _imports(name: str) -> list[str]:
+def _imports(name: str, local: frozenset[str]) -> list[str]:
     """Modules named by the import statements of ``name`` (absolute; ``from p import m`` yields
     ``p.m`` when ``m`` is a submodule of package ``p``)."""
     _, is_package = _source(name)
@@ -166,10 +177,11 @@ def _imports(name: str) -> list[str]:
             else:
                 target = node.module or ""
             out.append(target)
-            for alias in node.names:
-                sub = f"{target}.{alias.name}"
-                if _is_module(sub):
-                    out.append(sub)
+            if target.split(".")[0] in local:  # never import a third-party package to find out
+                for alias in node.names:
+                    sub = f"{target}.{alias.name}"
+                    if _is_module(sub):
+                        out.append(sub)
     return out
 
 
@@ -185,7 +197,7 @@ def _tree_sha256(name: str) -> str:
     """sha256 of the module's syntax tree with docstrings removed and no positions: comments,
     docstrings, blank lines and formatting do not count; any code edit does."""
     path, _ = _source(name)
-    tree = ast.parse(path.read_text(), filename=str(path))  # a copy: the docstrings are cut below
+    tree = ast.parse(path.read_bytes(), filename=str(path))  # a copy: the docstrings are cut below
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body

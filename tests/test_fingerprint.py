@@ -75,6 +75,10 @@ def test_builtin_fingerprint_covers_method_helpers_and_harness():
     assert "methods._torch" not in ease.modules  # ease does not import the torch helpers
     mtl = F.fingerprint("mtl", "mmoe")
     assert {"bench.cells.mtl", "methods._mtl_torch"} <= set(mtl.modules) and "bench.cells.topn" not in mtl.modules
+    tune = F.fingerprint(F.TUNE, "mf")  # the tune stages: the method and the tuner's path only
+    assert {"methods.mf", "methods._torch", "bench.tune", "bench.evaluate"} <= set(tune.modules)
+    assert not {"bench.run", "bench.cells.topn", "bench.provenance"} & set(tune.modules)
+    assert fp.python == tune.python == f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def test_documentation_edits_keep_the_fingerprint_and_code_edits_change_it(plugin):
@@ -101,8 +105,9 @@ def test_write_fingerprints_one_file_per_kind_and_method(tmp_path):
     _clear()
     written = F.write_fingerprints(tmp_path / "fp", echo=lambda _: None)
     names = {p.relative_to(tmp_path / "fp").as_posix() for p in written}
-    assert {"topn/ease.json", "mtl/mmoe.json", "cdr_warm/disencdr.json", "cdr_cold/disencdr.json"} <= names
-    assert all(p.parent.name in RUNNERS for p in written)
+    assert {"topn/ease.json", "mtl/mmoe.json", "cdr_warm/disencdr.json", "cdr_cold/disencdr.json",
+            "tune/ease.json", "tune/mmoe.json"} <= names
+    assert all(p.parent.name in {*RUNNERS, F.TUNE} for p in written)
     doc = json.loads((tmp_path / "fp" / "topn" / "ease.json").read_text())
     assert doc["method"] == "ease" and doc["class"] == "methods.ease.EASE"
     assert doc["modules"] == dict(sorted(doc["modules"].items()))  # stable order: same bytes each run
