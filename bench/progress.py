@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import IO, Any
@@ -75,13 +75,18 @@ def report(step: int, value: float) -> None:
 
 
 @contextmanager
-def reporting(reporter: Reporter) -> Iterator[None]:
-    """Install ``reporter`` for the duration of the block (restoring the previous one afterwards)."""
-    token = _REPORTER.set(reporter)
+def _installed(var: ContextVar, value: Any) -> Iterator[None]:
+    """``var`` holds ``value`` for the duration of the block (the previous value is restored)."""
+    token = var.set(value)
     try:
         yield
     finally:
-        _REPORTER.reset(token)
+        var.reset(token)
+
+
+def reporting(reporter: Reporter) -> AbstractContextManager[None]:
+    """Install ``reporter`` for the duration of the block (restoring the previous one afterwards)."""
+    return _installed(_REPORTER, reporter)
 
 
 def epoch(event: Epoch) -> None:
@@ -91,19 +96,14 @@ def epoch(event: Epoch) -> None:
         sink(event)
 
 
-def listening() -> bool:
-    """Whether an epoch sink is installed (lets a caller skip building events nobody reads)."""
-    return _EPOCH_SINK.get() is not None
-
-
 @contextmanager
 def epochs_to(sink: EpochSink) -> Iterator[None]:
-    """Send :func:`epoch` events to ``sink`` for the duration of the block."""
-    token = _EPOCH_SINK.set(sink)
+    """Send :func:`epoch` events to ``sink`` for the duration of the block, then close it (if it
+    has a ``close``)."""
     try:
-        yield
+        with _installed(_EPOCH_SINK, sink):
+            yield
     finally:
-        _EPOCH_SINK.reset(token)
         close = getattr(sink, "close", None)
         if close is not None:
             close()

@@ -147,7 +147,7 @@ def _epoch_callback(method: str, epochs: int):
     ALS's training loss would cost a pass over the data, and BPR reports none)."""
 
     def callback(iteration: int, *_: object) -> None:
-        progress.epoch(progress.Epoch(method, iteration + 1, epochs, metric="train"))
+        progress.epoch(progress.Epoch(method, iteration + 1, epochs))
 
     return callback
 
