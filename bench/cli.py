@@ -83,6 +83,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         split=Path(args.split or f"artifacts/splits/{args.scenario}"),
         out=out,
         tuned=Path(args.tuned) if args.tuned else None,
+        fingerprint=Path(args.fingerprint) if args.fingerprint else None,
     )
     if not outcome.ok:  # exit non-zero: DVC must not record a failure as an up-to-date result
         raise RecxError(
@@ -158,6 +159,20 @@ def _cmd_status(args: argparse.Namespace) -> None:
         print(name)
 
 
+def _cmd_pipeline(args: argparse.Namespace) -> None:
+    from bench.pipeline import grid_kinds, render_dvc_yaml
+
+    text = render_dvc_yaml(grid_kinds(Path(args.params)))
+    path = Path(args.out)
+    if args.check:
+        if not path.is_file() or path.read_text() != text:
+            raise RecxError(f"{path} is not the rendering of the scenario-kind table; run `recx pipeline`")
+        print(f"recx pipeline: {path} is up to date")
+        return
+    path.write_text(text)
+    print(f"recx pipeline: wrote {path}")
+
+
 def _cmd_check(args: argparse.Namespace) -> None:
     from bench.config import load_params
 
@@ -218,6 +233,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--split")
     sp.add_argument("--out")
     sp.add_argument("--tuned", help="best.json of the tune stage: run with its params")
+    sp.add_argument("--fingerprint",
+                    help="the cell's file from the fingerprint stage (else it is computed)")
 
     sp = add("report", _cmd_report, "aggregate run records into reports/")
     sp.add_argument("--params", default=str(DEFAULT_PARAMS))
@@ -242,6 +259,12 @@ def _parser() -> argparse.ArgumentParser:
     sp = add("status", _cmd_status,
              "refresh the code fingerprints, then list the stale stages (what `recx repro` would run)")
     sp.add_argument("--profile", default="default")
+
+    sp = add("pipeline", _cmd_pipeline,
+             "write dvc.yaml from the stage templates and the scenario-kind table (bench/pipeline.py)")
+    sp.add_argument("--params", default=str(DEFAULT_PARAMS), help="whose grid's kinds get stages")
+    sp.add_argument("--out", default="dvc.yaml")
+    sp.add_argument("--check", action="store_true", help="only check that it is up to date")
 
     sp = add("check", _cmd_check, "validate params.yaml without running anything")
     sp.add_argument("--params", default=str(DEFAULT_PARAMS))

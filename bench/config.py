@@ -27,7 +27,6 @@ from bench.errors import ConfigError
 from bench.typed import parse_dataclass
 
 __all__ = [
-    "SCENARIO_KINDS",
     "CDRColdScenario",
     "CDRScenario",
     "CDRWarmScenario",
@@ -48,14 +47,26 @@ SECTIONS = ("seeds", "datasets", "scenarios", "evaluation", "grid", "methods", "
 class Scenario:
     """Base of every scenario's settings: its name (the ``params.yaml`` key), kind and dataset.
 
-    Each scenario kind subclasses this with its own split settings and is listed in
-    :data:`SCENARIO_KINDS`, so ``params.yaml: scenarios.<name>.kind`` selects the settings class that
+    Each scenario kind subclasses this with its own split settings, named by the kind's row in
+    :mod:`bench.kinds`, so ``params.yaml: scenarios.<name>.kind`` selects the settings class that
     validates the rest of the block.
     """
 
     name: str = ""
     kind: str
     dataset: str
+
+
+def _check_fractions(valid_fraction: float, test_fraction: float) -> None:
+    """Both shares in (0, 1) and leaving a non-empty train part."""
+    for key, value in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
+        if not 0.0 < value < 1.0:
+            raise ConfigError(f"{key} must be in (0, 1), got {value}")
+    if valid_fraction + test_fraction >= 1.0:
+        raise ConfigError(
+            f"valid_fraction + test_fraction must be < 1 so that train is not empty, got "
+            f"{valid_fraction} + {test_fraction}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,15 +90,7 @@ class TopNScenario(Scenario):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key in ("valid_fraction", "test_fraction"):
-            value = getattr(self, key)
-            if not 0.0 < value < 1.0:
-                raise ConfigError(f"{key} must be in (0, 1), got {value}")
-        if self.valid_fraction + self.test_fraction >= 1.0:
-            raise ConfigError(
-                f"valid_fraction + test_fraction must be < 1 so that train is not empty, got "
-                f"{self.valid_fraction} + {self.test_fraction}"
-            )
+        _check_fractions(self.valid_fraction, self.test_fraction)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,15 +119,7 @@ class MTLScenario(Scenario):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key in ("valid_fraction", "test_fraction"):
-            value = getattr(self, key)
-            if not 0.0 < value < 1.0:
-                raise ConfigError(f"{key} must be in (0, 1), got {value}")
-        if self.valid_fraction + self.test_fraction >= 1.0:
-            raise ConfigError(
-                f"valid_fraction + test_fraction must be < 1 so that train is not empty, got "
-                f"{self.valid_fraction} + {self.test_fraction}"
-            )
+        _check_fractions(self.valid_fraction, self.test_fraction)
         if self.n_negatives < 1:
             raise ConfigError(f"n_negatives must be >= 1, got {self.n_negatives}")
 
@@ -202,13 +197,6 @@ class CDRColdScenario(CDRScenario):
         super().__post_init__()
         if not 0.0 < self.beta < 1.0:
             raise ConfigError(f"beta must be in (0, 1), got {self.beta}")
-
-
-#: scenario kind -> settings class; a new kind adds one line here (and its split builder / runner).
-SCENARIO_KINDS: dict[str, type[Scenario]] = {"topn": TopNScenario}
-SCENARIO_KINDS["mtl"] = MTLScenario
-SCENARIO_KINDS["cdr_warm"] = CDRWarmScenario
-SCENARIO_KINDS["cdr_cold"] = CDRColdScenario
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -354,33 +342,57 @@ class Params:
         ]
 
     def validate(self) -> None:
-        """Cross-check sections: names exist, methods support their scenario kinds, hyperparameters
-        parse. Raises :class:`ConfigError` on the first problem."""
-        from bench import methods
+        """Cross-check every section: names exist, methods support their scenario kinds,
+        hyperparameters parse (``recx check``, the report). Raises :class:`ConfigError` on the first
+        problem."""
+        self._check_datasets()
+        self._check_metrics()
+        for kind, grid in self.grids.items():
+            for s in grid.scenarios:
+                self._check_in_grid(kind, s)
+            for m in grid.methods:
+                self._check_method(kind, m)
+                self.build_method(m)
 
+    def validate_cell(self, scenario: str, method: str, seed: int | None = None) -> Scenario:
+        """Validate only what one cell uses (its scenario, method block, seed, the evaluation) and
+        return the scenario's settings: a run or tune stage checks and builds nothing else."""
+        cfg = self.scenario(scenario)
+        self._check_datasets(only=cfg.dataset)
+        self._check_metrics()
+        self._check_method(cfg.kind, method)
+        if seed is not None and seed not in self.seeds:
+            raise ConfigError(f"{self.where('seeds')}: seed {seed} is not listed in {list(self.seeds)}")
+        return cfg
+
+    def _check_datasets(self, only: str | None = None) -> None:
         for name, scenario in self.scenarios.items():
-            if scenario.dataset not in self.datasets:
+            if (only is None or scenario.dataset == only) and scenario.dataset not in self.datasets:
                 raise ConfigError(
                     f"{self.where('scenarios', name, 'dataset')}: unknown dataset "
                     f"{scenario.dataset!r}; declared datasets are {sorted(self.datasets)}"
                 )
-        for kind, grid in self.grids.items():
-            for s in grid.scenarios:
-                scenario = self.scenario(s)
-                if scenario.kind != kind:
-                    raise ConfigError(
-                        f"{self.where('grid', kind, 'scenarios')}: scenario {s!r} is of kind "
-                        f"{scenario.kind!r}, not {kind!r}"
-                    )
-            for m in grid.methods:
-                spec = methods.get(m)
-                if kind not in spec.scenarios:
-                    raise ConfigError(
-                        f"{self.where('grid', kind, 'methods')}: method {m!r} does not support "
-                        f"scenario kind {kind!r} (it supports {sorted(spec.scenarios)}); methods for "
-                        f"{kind!r} are {methods.available(kind)}"
-                    )
-                self.build_method(m)
+
+    def _check_in_grid(self, kind: str, scenario: str) -> None:
+        found = self.scenario(scenario).kind
+        if found != kind:
+            raise ConfigError(
+                f"{self.where('grid', kind, 'scenarios')}: scenario {scenario!r} is of kind "
+                f"{found!r}, not {kind!r}"
+            )
+
+    def _check_method(self, kind: str, method: str) -> None:
+        from bench import methods
+
+        spec = methods.get(method)
+        if kind not in spec.scenarios:
+            raise ConfigError(
+                f"{self.where('grid', kind, 'methods')}: method {method!r} does not support "
+                f"scenario kind {kind!r} (it supports {sorted(spec.scenarios)}); methods for "
+                f"{kind!r} are {methods.available(kind)}"
+            )
+
+    def _check_metrics(self) -> None:
         from bench.metrics import METRICS
 
         unknown = sorted(set(self.evaluation.metrics) - set(METRICS))
@@ -394,6 +406,25 @@ class Params:
 def load_params(path: Path = Path("params.yaml")) -> Params:
     """Read and structurally validate ``params.yaml`` (see module docstring)."""
     path = Path(path)
+    raw = _read_yaml(path)
+
+    def where(*keys: str) -> str:
+        return f"{path.name}: " + ".".join(keys)
+
+    return Params(
+        path=path,
+        raw=raw,
+        seeds=_seeds(raw.get("seeds"), where("seeds")),
+        datasets=_datasets(raw.get("datasets"), where),
+        scenarios=_scenarios(raw.get("scenarios"), where),
+        evaluation=parse_dataclass(Evaluation, raw.get("evaluation"), where=where("evaluation")),
+        grids=_grids(raw.get("grid"), where),
+        methods=_mapping(raw.get("methods"), where("methods")),
+        tuning=parse_dataclass(Tuning, raw.get("tuning"), where=where("tuning")),
+    )
+
+
+def _read_yaml(path: Path) -> Mapping[str, Any]:
     if not path.exists():
         raise ConfigError(f"{path}: file not found; run from the repository root or pass --params")
     try:
@@ -405,67 +436,56 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"{path.name}: unknown section(s) {unknown}; valid sections are {list(SECTIONS)}")
+    return raw
 
-    def where(*keys: str) -> str:
-        return f"{path.name}: " + ".".join(keys)
 
-    seeds = raw.get("seeds")
+def _seeds(seeds: Any, where: str) -> tuple[int, ...]:
     if not isinstance(seeds, list) or not seeds:
-        raise ConfigError(f"{where('seeds')}: must be a non-empty list of integers, got {seeds!r}")
+        raise ConfigError(f"{where}: must be a non-empty list of integers, got {seeds!r}")
     if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ConfigError(f"{where('seeds')}: seeds must be non-negative integers, got {seeds!r}")
+        raise ConfigError(f"{where}: seeds must be non-negative integers, got {seeds!r}")
     if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"{where('seeds')}: seeds must be distinct, got {seeds!r}")
+        raise ConfigError(f"{where}: seeds must be distinct, got {seeds!r}")
+    return tuple(seeds)
 
-    datasets = _mapping(raw.get("datasets"), where("datasets"))
+
+def _datasets(value: Any, where) -> dict[str, Any]:
+    datasets = _mapping(value, where("datasets"))
     for name, opts in datasets.items():
         if opts is not None and not isinstance(opts, Mapping):
             raise ConfigError(f"{where('datasets', name)}: expected a mapping of prepare options")
+    return datasets
+
+
+def _scenarios(value: Any, where) -> dict[str, Scenario]:
+    """Each block parsed by the settings class of its kind's row (:mod:`bench.kinds`)."""
+    from bench import kinds
 
     scenarios = {}
-    for name, body in _mapping(raw.get("scenarios"), where("scenarios")).items():
+    for name, body in _mapping(value, where("scenarios")).items():
         body = dict(body or {})
         if "name" in body:
             raise ConfigError(f"{where('scenarios', name)}: `name` is implied by the key; remove it")
-        kind = body.get("kind")
-        if kind not in SCENARIO_KINDS:
-            raise ConfigError(
-                f"{where('scenarios', name, 'kind')}: {kind!r} is not a scenario kind; valid kinds "
-                f"are {sorted(SCENARIO_KINDS)}"
-            )
+        kind = kinds.get(body.get("kind"), where=where("scenarios", name, "kind"))
         scenarios[name] = parse_dataclass(
-            SCENARIO_KINDS[kind], {**body, "name": name}, where=where("scenarios", name)
+            kind.resolve("settings"), {**body, "name": name}, where=where("scenarios", name)
         )
+    return scenarios
 
-    evaluation = parse_dataclass(Evaluation, raw.get("evaluation"), where=where("evaluation"))
+
+def _grids(value: Any, where) -> dict[str, Grid]:
+    from bench import kinds
 
     grids = {}
-    for kind, body in _mapping(raw.get("grid"), where("grid")).items():
-        if kind not in SCENARIO_KINDS:
-            raise ConfigError(
-                f"{where('grid')}: unknown scenario kind {kind!r}; valid kinds are {sorted(SCENARIO_KINDS)}"
-            )
+    for kind, body in _mapping(value, where("grid")).items():
+        kinds.get(kind, where=where("grid"))
         grid = parse_dataclass(Grid, body, where=where("grid", kind))
         for key in ("scenarios", "methods"):
             values = getattr(grid, key)
             if len(set(values)) != len(values):
                 raise ConfigError(f"{where('grid', kind, key)}: duplicate entries in {list(values)}")
         grids[kind] = grid
-
-    methods = _mapping(raw.get("methods"), where("methods"))
-    tuning = parse_dataclass(Tuning, raw.get("tuning"), where=where("tuning"))
-    params = Params(
-        path=path,
-        raw=raw,
-        seeds=tuple(seeds),
-        datasets=datasets,
-        scenarios=scenarios,
-        evaluation=evaluation,
-        grids=grids,
-        methods=methods,
-        tuning=tuning,
-    )
-    return params
+    return grids
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:

@@ -17,8 +17,8 @@ package, plus the distribution's name and version.
 
 Not followed: ``bench.data`` (the ``prepare`` stage's code: cells only see its output, which DVC
 hashes as data) and imports of modules named by strings (``importlib.import_module``), which is how
-the registry loads plugins and :mod:`bench.cells` picks a kind's runner — that is why the kind's
-runner module is listed as a root in :data:`HARNESS_ROOTS`.
+the registry loads plugins and :mod:`bench.kinds` names a kind's runner — that is why the runner
+module of the kind's row is added to :data:`HARNESS_ROOTS` as a root.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bench.atomic import staged_dir
-from bench.cells import RUNNERS
+from bench import kinds as kind_table
 
 __all__ = ["HARNESS_ROOTS", "TUNE", "TUNE_ROOTS", "Fingerprint", "fingerprint", "write_fingerprints"]
 
@@ -78,6 +78,15 @@ class Fingerprint:
         }
         return json.dumps(doc, indent=2) + "\n"
 
+    @classmethod
+    def from_json(cls, text: str) -> Fingerprint:
+        """The fingerprint a :meth:`to_json` text describes."""
+        doc = json.loads(text)
+        return cls(
+            kind=doc["kind"], method=doc["method"], cls=doc["class"], modules=doc["modules"],
+            packages=doc["packages"], plugin=doc.get("plugin"), python=doc["python"],
+        )
+
 
 def fingerprint(kind: str, method: str) -> Fingerprint:
     """The fingerprint of ``method``'s run cells in scenario kind ``kind`` (or of its tune stages
@@ -88,7 +97,7 @@ def fingerprint(kind: str, method: str) -> Fingerprint:
     module = spec.cls.__module__
     top = module.split(".")[0]
     local = set(LOCAL) | {top}
-    harness = TUNE_ROOTS if kind == TUNE else (*HARNESS_ROOTS, RUNNERS[kind].split(":")[0])
+    harness = TUNE_ROOTS if kind == TUNE else (*HARNESS_ROOTS, _module_of(kind_table.get(kind).runner))
     roots = [module, *harness]
     modules, third_party = _closure(roots, frozenset(local))
     plugin = None
@@ -110,13 +119,17 @@ def write_fingerprints(out: Path, *, echo=print) -> list[Path]:
     written = []
     with staged_dir(Path(out)) as tmp:
         for name in methods.available():
-            for kind in [*sorted(methods.get(name).scenarios & set(RUNNERS)), TUNE]:
+            for kind in [*sorted(methods.get(name).scenarios & set(kind_table.kinds())), TUNE]:
                 path = tmp / kind / f"{name}.json"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(fingerprint(kind, name).to_json())
                 written.append(Path(out) / kind / f"{name}.json")
     echo(f"recx fingerprint: {len(written)} (kind, method) fingerprints in {out}")
     return written
+
+
+def _module_of(target: str) -> str:
+    return target.partition(":")[0]
 
 
 # ----------------------------------------------------------------------------- import closure

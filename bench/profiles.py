@@ -1,5 +1,6 @@
 """Profiles: ``recx repro --profile NAME`` runs ``profiles/NAME.yaml`` end to end in a workspace of its
-own, so its results never mix with the default profile's ``reports/`` and ``dvc.lock``.
+own, so its results never mix with the default profile's ``reports/`` and ``dvc.lock``. Each
+workspace's ``dvc.yaml`` is rendered for its own params' kinds (:mod:`bench.pipeline`).
 
 A profile is a complete params file (``profiles/ci.yaml``, ``profiles/tuned.yaml``; ``default`` is the
 root ``params.yaml``). Its workspace is ``workspaces/<name>/`` (git- and DVC-ignored): a DVC project
@@ -25,6 +26,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import ConfigError
+from bench.pipeline import sync_dvc_yaml
 
 __all__ = ["DEFAULT", "SHARED", "WORKSPACES", "profile_params", "workspace"]
 
@@ -35,7 +37,7 @@ WORKSPACES = Path("workspaces")
 #: files and folders of the root project that a workspace's stages read (dvc.yaml deps and the
 #: dataset declarations); copied afresh on every run
 SHARED = (
-    "dvc.yaml", ".dvcignore", "datasets/sources.yaml", "datasets/checksums.lock", "bench", "methods",
+    ".dvcignore", "datasets/sources.yaml", "datasets/checksums.lock", "bench", "methods",
 )
 
 
@@ -64,6 +66,7 @@ def workspace(profile: str, root: Path = Path(".")) -> Path:
     root = Path(root).resolve()
     params = profile_params(profile, root)
     if profile == DEFAULT:
+        sync_dvc_yaml(root)
         return root
     ws = root / WORKSPACES / params.stem
     ws.mkdir(parents=True, exist_ok=True)
@@ -84,6 +87,7 @@ def workspace(profile: str, root: Path = Path(".")) -> Path:
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
     shutil.copy2(params, ws / "params.yaml")
+    sync_dvc_yaml(ws, echo=lambda _: None)  # the stages of this profile's kinds
     if not (ws / ".dvc").is_dir():
         subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=ws, check=True)
     if (root / ".dvc").is_dir():  # share the root project's cache (wherever it is configured)

@@ -1,7 +1,7 @@
 """``recx repro --jobs N``: the whole DVC pipeline, with independent stages spread over N processes.
 
-``dvc repro`` runs one stage at a time. The run cells (``run@``, ``run-mtl@``, ``run-cdr-warm@``,
-``run-cdr-cold@``) and the ``tune@`` stages do not depend on each other, and each of them uses one
+``dvc repro`` runs one stage at a time. The run cells (``run-<kind>@``, one stage per scenario kind of
+:mod:`bench.kinds`) and the ``tune-<kind>@`` stages do not depend on each other, and each of them uses one
 core (torch methods default to ``num_threads: 1``), so on an N-core machine N of them can run at once.
 DVC's documented way to do that is several ``dvc repro`` processes on independent stages: each
 releases the repository lock while its command runs and ``--wait-for-lock`` makes the others queue
@@ -13,7 +13,7 @@ out of date, runs the commands, restores from its run cache and writes ``dvc.loc
    shown and kept in ``artifacts/logs/upstream.log``; a second ``dvc status`` then sees what their
    outputs (new data, changed code fingerprints) made stale;
 2. for each parallel phase (``tune``, then the cells), ``jobs`` workers take the stale stages, and
-   the cells of every ``tune@`` stage that just ran, from a queue (largest split first), one
+   the cells of every ``tune-<kind>@`` stage that just ran, from a queue (largest split first), one
    ``dvc repro --single-item`` each, its output in ``artifacts/logs/<stage>.log``; BLAS/OpenMP
    threads per worker are ``cores // jobs``. A live line shows cells done / total, the running
    cells (with their last epoch line), elapsed time and an ETA from the recorded costs of earlier
@@ -49,7 +49,7 @@ from typing import IO
 
 from bench.config import Params
 from bench.errors import RecxError
-from bench.report.collect import RUN_STAGES
+from bench import kinds
 
 __all__ = ["Interrupted", "ReproResult", "StageJob", "parallel_phases", "repro", "status"]
 
@@ -80,7 +80,7 @@ class Interrupted(RecxError):
 @dataclass(frozen=True)
 class StageJob:
     """One stage of a parallel phase: its DVC name, the split folder whose size orders the queue, the
-    stage of an earlier phase whose output it reads (a cell's ``tune@`` stage), and for a run cell
+    stage of an earlier phase whose output it reads (a cell's ``tune-<kind>@`` stage), and for a run cell
     its method and output folder (relative to the project root)."""
 
     name: str
@@ -102,18 +102,20 @@ class ReproResult:
 
 
 def parallel_phases(params: Params) -> list[list[StageJob]]:
-    """The parallel phases of the pipeline ``params`` declares: the ``tune@`` stages of the top-N
-    grid, then every run cell. Stage names follow dvc.yaml's ``foreach``/``matrix`` keys."""
-    tune = []
-    if "topn" in params.grids:
-        grid = params.grids["topn"]
-        tune = [StageJob(f"tune@{s}-{m}", s, method=m) for s in grid.scenarios for m in grid.methods]
+    """The parallel phases of the pipeline ``params`` declares: the ``tune-<kind>@`` stages of the
+    tunable kinds' grids, then every run cell. Stage names follow dvc.yaml's ``matrix`` keys
+    (:mod:`bench.pipeline`)."""
+    tunable = {k for k in params.grids if kinds.get(k).tunable}
+    tune = [
+        StageJob(f"{kinds.get(k).tune_stage}@{s}-{m}", s, method=m)
+        for k in tunable for s in params.grids[k].scenarios for m in params.grids[k].methods
+    ]
     # seed-major within a scenario, so that workers running at the same time usually train
     # different methods (the memory-heavy ones are not paired with themselves)
     cells = [
         StageJob(
-            f"{RUN_STAGES[params.scenario(s).kind]}@{s}-{m}-{seed}", s,
-            after=f"tune@{s}-{m}" if kind == "topn" else None,
+            kinds.get(kind).stage(s, m, seed), s,
+            after=f"{kinds.get(kind).tune_stage}@{s}-{m}" if kind in tunable else None,
             method=m, out=f"artifacts/runs/{s}/{m}/{seed}",
         )
         for kind, grid in params.grids.items()
@@ -241,7 +243,7 @@ def repro(
 def status(root: Path = Path(".")) -> set[str]:
     """The stale stages after the code fingerprints are refreshed (plain ``dvc status`` lists
     ``fingerprint`` as always changed and sees a code edit only once that stage has rewritten the
-    fingerprint files). ``recx repro`` runs these, plus the cells of every stale ``tune@`` stage."""
+    fingerprint files). ``recx repro`` runs these, plus the cells of every stale ``tune-<kind>@`` stage."""
     root = Path(root)
     env = _worker_env(1)
     proc = subprocess.run(_dvc_command(["--wait-for-lock", "repro", "--single-item", *ALWAYS]),
@@ -495,11 +497,11 @@ def _estimates(root: Path, logs: Path) -> dict[str, float]:
         frame = pd.read_csv(cells)
         if {"scenario", "method", "seed", "kind", "fit_seconds", "predict_seconds"} <= set(frame):
             for row in frame.dropna(subset=["fit_seconds"]).itertuples():
-                stage = RUN_STAGES.get(row.kind)
+                stage = kinds.kinds().get(row.kind)
                 if stage:
                     cost = float(row.fit_seconds) + float(row.predict_seconds) + STAGE_OVERHEAD_S
                     if math.isfinite(cost):
-                        out[f"{stage}@{row.scenario}-{row.method}-{row.seed}"] = cost
+                        out[stage.stage(row.scenario, row.method, row.seed)] = cost
     try:
         out.update(json.loads((logs / "durations.json").read_text()))
     except (OSError, ValueError):

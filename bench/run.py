@@ -26,9 +26,7 @@ The cell is written atomically (temp folder + rename), so an interrupted run lea
 from __future__ import annotations
 
 import json
-import resource
 import sys
-import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,8 +39,8 @@ import scipy.sparse as sp
 from bench import progress, provenance
 from bench.atomic import staged_dir
 from bench.config import Params
-from bench.cells import runner
-from bench.errors import ConfigError
+from bench.cells import CellResult, runner
+from bench.fitting import failure, peak_rss_mb
 from bench.splits.types import Split
 
 __all__ = ["RunOutcome", "count_parameters", "run_cell"]
@@ -76,9 +74,8 @@ def _size(value: Any) -> int:
         return int(value.size) if value.dtype.kind in "fc" else 0
     if sp.issparse(value):
         return 0 if value.dtype.kind not in "fc" else int(value.nnz)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
+    torch = sys.modules.get("torch")  # a method holding tensors has imported torch already
+    if torch is None:
         return 0
     if isinstance(value, torch.nn.Module):
         return int(sum(p.numel() for p in value.parameters()))
@@ -96,36 +93,58 @@ def run_cell(
     split: Path,
     out: Path,
     tuned: Path | None = None,
+    fingerprint: Path | None = None,
 ) -> RunOutcome:
-    """Fit and evaluate the cell ``(scenario, method, seed)``; see the module docstring."""
-    params.validate()
-    if seed not in params.seeds:
-        raise ConfigError(f"{params.where('seeds')}: seed {seed} is not listed in {list(params.seeds)}")
-    scenario_cfg = params.scenario(scenario)
-    model = params.build_method(method)  # validates hyperparameters before any data is read
-    tuning = None
-    if tuned is not None:
-        from bench.tune import load_tuned
+    """Fit and evaluate the cell ``(scenario, method, seed)``; see the module docstring.
 
-        model, tuning = load_tuned(params, scenario=scenario, method=method, path=Path(tuned))
+    Only this cell's part of ``params`` is validated and only its method is built, before any data
+    is read. ``fingerprint`` is the cell's file from the ``fingerprint`` stage (its sha256 goes into
+    the record); without it the fingerprint is computed here.
+    """
+    scenario_cfg = params.validate_cell(scenario, method, seed)
+    model, tuning = _build(params, scenario, method, tuned)
     data = Split.read(split)
-    evaluation = params.evaluation
+    record = _record(params, scenario_cfg, method, seed, model, data, split, fingerprint)
+    if tuning is not None:
+        record["tuning"] = tuning
+    result = None
+    try:
+        with progress.epochs_to(progress.EpochPrinter(f"{scenario}/{method}/{seed}")):
+            result = runner(scenario_cfg.kind)(model, data, params.evaluation, seed=seed, method=method)
+        record.update(status="ok", metrics=result.metrics, cost=_cost(result, model), **result.extra)
+    except Exception as exc:  # a crashing plugin fails its own cell, not the pipeline
+        record.update(status="failed", **failure(exc, what=f"run: cell {scenario}/{method}/{seed}"))
+    record["finished"] = _now()
+    _write_cell(Path(out), record, result)
+    return RunOutcome(Path(out), record)
 
-    record: dict[str, Any] = {
-        "scenario": scenario,
+
+def _build(params: Params, scenario: str, method: str, tuned: Path | None):
+    """The unfitted method (configured, or tuned by ``best.json``) and the record's ``tuning``."""
+    if tuned is None:
+        return params.build_method(method), None
+    from bench.tune import load_tuned
+
+    return load_tuned(params, scenario=scenario, method=method, path=Path(tuned))
+
+
+def _record(params, scenario_cfg, method, seed, model, data, split, fingerprint) -> dict[str, Any]:
+    """Everything known about the cell before it runs: identity, params, data, provenance."""
+    return {
+        "scenario": scenario_cfg.name,
         "kind": scenario_cfg.kind,
         "dataset": scenario_cfg.dataset,
         "method": method,
         "seed": seed,
         "params": model.config.to_params(),
         "method_source_sha256": provenance.source_sha256(model),
-        "code": _code_identity(scenario_cfg.kind, method),
+        "code": _code_identity(scenario_cfg.kind, method, fingerprint),
         "evaluation": {
-            "ks": list(evaluation.ks),
-            "metrics": list(evaluation.metrics),
+            "ks": list(params.evaluation.ks),
+            "metrics": list(params.evaluation.metrics),
         },
         "data": {
-            "split": scenario,
+            "split": scenario_cfg.name,
             "split_sha256": _manifest_hashes(split),
             "n_users": data.n_users,
             "n_items": data.n_items,
@@ -138,45 +157,21 @@ def run_cell(
         "hardware": provenance.hardware(),
         "started": _now(),
     }
-    if tuning is not None:
-        record["tuning"] = tuning
-
-    per_user = topk = users = None
-    try:
-        with progress.epochs_to(progress.EpochPrinter(f"{scenario}/{method}/{seed}")):
-            result = runner(scenario_cfg.kind)(model, data, evaluation, seed=seed, method=method)
-        per_user, topk, users = result.per_user, result.topk, result.users
-        record.update(
-            status="ok",
-            metrics=result.metrics,
-            cost={
-                "fit_seconds": round(result.fit_seconds, 4),
-                "predict_seconds": round(result.predict_seconds, 4),
-                "peak_rss_mb": round(_peak_rss_mb(), 1),
-                "n_parameters": count_parameters(model),
-            },
-            **result.extra,
-        )
-    except Exception as exc:  # a crashing plugin fails its own cell, not the pipeline
-        record.update(
-            status="failed",
-            error={"type": type(exc).__name__, "message": str(exc)},
-            traceback=traceback.format_exc(),
-        )
-        print(record["traceback"], file=sys.stderr, end="")
-        print(f"recx run: cell {scenario}/{method}/{seed} FAILED: {exc}", file=sys.stderr)
-    record["finished"] = _now()
-    _write_cell(Path(out), record, per_user, topk, users)
-    return RunOutcome(Path(out), record)
 
 
-def _write_cell(
-    out: Path,
-    record: dict[str, Any],
-    per_user: pd.DataFrame | None,
-    topk: np.ndarray | None,
-    users: np.ndarray | None,
-) -> None:
+def _cost(result, model) -> dict[str, Any]:
+    return {
+        "fit_seconds": round(result.fit_seconds, 4),
+        "predict_seconds": round(result.predict_seconds, 4),
+        "peak_rss_mb": round(max(result.peak_rss_mb, peak_rss_mb()), 1),
+        "n_parameters": count_parameters(model),
+    }
+
+
+def _write_cell(out: Path, record: dict[str, Any], result: CellResult | None) -> None:
+    per_user = result.per_user if result is not None else None
+    topk = result.topk if result is not None else None
+    users = result.users if result is not None else None
     with staged_dir(out) as tmp:
         if per_user is None:
             per_user = pd.DataFrame({"user": pd.Series([], dtype="int64")})
@@ -195,16 +190,22 @@ def _write_cell(
         (tmp / "record.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=_json) + "\n")
 
 
-def _code_identity(kind: str, method: str) -> dict[str, Any]:
-    """The cell's code fingerprint (:mod:`bench.fingerprint`): the sha256 of the same JSON the
-    ``fingerprint`` stage writes for it, and how many modules it covers."""
+def _code_identity(kind: str, method: str, path: Path | None) -> dict[str, Any]:
+    """The cell's code fingerprint (:mod:`bench.fingerprint`): the sha256 of the JSON the
+    ``fingerprint`` stage wrote for it (read from ``path``, or computed when not given), how many
+    modules it covers and the library versions it records."""
     import hashlib
 
-    from bench.fingerprint import fingerprint
+    from bench.fingerprint import Fingerprint, fingerprint
 
-    fp = fingerprint(kind, method)
+    if path is not None and Path(path).is_file():
+        text = Path(path).read_text()
+        fp = Fingerprint.from_json(text)
+    else:
+        fp = fingerprint(kind, method)
+        text = fp.to_json()
     return {
-        "fingerprint_sha256": hashlib.sha256(fp.to_json().encode()).hexdigest(),
+        "fingerprint_sha256": hashlib.sha256(text.encode()).hexdigest(),
         "n_modules": len(fp.modules),
         "packages": dict(sorted(fp.packages.items())),
     }
@@ -212,10 +213,6 @@ def _code_identity(kind: str, method: str) -> dict[str, Any]:
 
 def _manifest_hashes(split: Path) -> dict[str, str]:
     return json.loads((Path(split) / "manifest.json").read_text())["sha256"]
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _now() -> str:

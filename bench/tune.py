@@ -54,10 +54,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import methods, progress
+from bench import kinds, methods, progress
 from bench.atomic import staged_dir
 from bench.config import Params, Tuning
 from bench.errors import ConfigError, DataError, MethodError
+from bench.fitting import fit_method
 from bench.interactions import Interactions
 from bench.methods import Categorical, Config, Distribution, FloatRange, IntRange
 from bench.splits.types import sha256_file
@@ -210,27 +211,11 @@ class TuneResult:
 
 def tune_cell(params: Params, *, scenario: str, method: str, split: Path, out: Path) -> TuneResult:
     """Tune ``method`` on ``scenario``'s split (train + valid only); see the module docstring."""
-    params.validate()
     tuning = params.tuning
-    scenario_cfg = params.scenario(scenario)
-    where = params.where("methods", method)
+    scenario_cfg = params.validate_cell(scenario, method)
     configured = params.build_method(method).config  # validated before any data is read
-    spec = methods.get(method)
-    if scenario_cfg.kind not in spec.scenarios:
-        raise ConfigError(
-            f"{where}: method {method!r} does not support scenario kind {scenario_cfg.kind!r}"
-        )
-    space = search_space(configured, where=where)
-    best: dict[str, Any] = {
-        "scenario": scenario,
-        "method": method,
-        "metric": tuning.metric,
-        "n_trials": tuning.n_trials,
-        "timeout_seconds": tuning.timeout_seconds,
-        "tuning": dataclasses.asdict(tuning),
-        "configured": _plain(configured.to_params()),
-        "search_space": {name: _describe(d) for name, d in space.items()},
-    }
+    space = search_space(configured, where=params.where("methods", method))
+    best = _header(params, scenario, method, configured, space)
     columns = ["number", "state", "value", "last_reported", "seconds", "default"]
     columns += ["pruned_at_step", "error", *(f"param.{name}" for name in space)]
 
@@ -243,23 +228,58 @@ def tune_cell(params: Params, *, scenario: str, method: str, split: Path, out: P
         _write(Path(out), best, trials)
         return TuneResult(Path(out), best, trials)
 
-    if scenario_cfg.kind != "topn":
-        raise ConfigError(
-            f"{params.where('tuning')}: tuning is implemented for top-N scenarios; scenario "
-            f"{scenario!r} is of kind {scenario_cfg.kind!r} (set tuning.n_trials: 0)"
-        )
+    _check_tunable(params, scenario, scenario_cfg.kind)
     data = read_train_valid(split)
     if data.valid.nnz == 0:
         raise DataError(f"{split}: the valid part is empty; tuning needs validation data")
-    study, n_run, sampler_info, pruner_info = _study(tuning, space, configured)
+    study, seconds = _search(params, method, configured, space, data)
+    trials = _trials_frame(study, space, columns)
+    best.update(_outcome(study, trials, tuning, best["configured"], scenario, method, out))
+    best["seconds"] = round(seconds, 2)
+    _write(Path(out), best, trials)
+    return TuneResult(Path(out), best, trials)
+
+
+def _header(params: Params, scenario: str, method: str, configured: Config, space) -> dict[str, Any]:
+    """What ``best.json`` says about the search before it runs."""
+    return {
+        "scenario": scenario,
+        "method": method,
+        "metric": params.tuning.metric,
+        "n_trials": params.tuning.n_trials,
+        "timeout_seconds": params.tuning.timeout_seconds,
+        "tuning": dataclasses.asdict(params.tuning),
+        "configured": _plain(configured.to_params()),
+        "search_space": {name: _describe(d) for name, d in space.items()},
+    }
+
+
+def _check_tunable(params: Params, scenario: str, kind: str) -> None:
+    if not kinds.get(kind).tunable:
+        tunable = sorted(k for k, row in kinds.kinds().items() if row.tunable)
+        raise ConfigError(
+            f"{params.where('tuning')}: tuning is implemented for the kinds {tunable}; scenario "
+            f"{scenario!r} is of kind {kind!r} (set tuning.n_trials: 0)"
+        )
+
+
+def _search(params: Params, method: str, configured: Config, space, data: TrainValid):
+    """Run the seeded study; returns it and its wall-clock seconds."""
+    study, n_run, sampler_info, pruner_info = _study(params.tuning, space, configured)
+    study.set_user_attr("sampler", sampler_info)
+    study.set_user_attr("pruner", pruner_info)
     objective = _objective(
-        spec, configured, space, data, tuning, batch_size=params.evaluation.batch_size, where=where
+        methods.get(method), configured, space, data, params.tuning,
+        batch_size=params.evaluation.batch_size, where=params.where("methods", method),
     )
     t0 = time.perf_counter()
-    study.optimize(objective, n_trials=n_run, timeout=tuning.timeout_seconds, catch=(Exception,))
-    seconds = time.perf_counter() - t0
-    trials = _trials_frame(study, space, columns)
+    study.optimize(objective, n_trials=n_run, timeout=params.tuning.timeout_seconds, catch=(Exception,))
+    return study, time.perf_counter() - t0
 
+
+def _outcome(study, trials: pd.DataFrame, tuning: Tuning, configured: dict[str, Any], scenario: str,
+             method: str, out: Path) -> dict[str, Any]:
+    """The winner (ties -> the earlier trial) and the trial counts; every trial failing is an error."""
     import optuna
 
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -269,14 +289,14 @@ def tune_cell(params: Params, *, scenario: str, method: str, split: Path, out: P
         )
         raise MethodError(
             f"{method}: every tuning trial on {scenario!r} failed ({len(study.trials)} trials): "
-            f"{errors}. Fix the method or its params.yaml block ({where})"
+            f"{errors}. Fix the method or its params.yaml block (methods.{method})"
         )
-    winner = max(complete, key=lambda t: (t.value, -t.number))  # ties -> the earlier trial
+    winner = max(complete, key=lambda t: (t.value, -t.number))
     default = next((t for t in study.trials if t.user_attrs.get("default")), None)
-    tuned = {**best["configured"], **_plain(winner.user_attrs["params"])}
+    tuned = {**configured, **_plain(winner.user_attrs["params"])}
     methods.build(method, tuned, where=f"{out}/best.json: params")  # the chosen params validate
     counts = trials["state"].value_counts()
-    best.update(
+    return dict(
         params=tuned,
         params_source="configured" if winner.number == 0 else "tuned",
         best_trial=winner.number,
@@ -290,14 +310,11 @@ def tune_cell(params: Params, *, scenario: str, method: str, split: Path, out: P
         n_complete=int(counts.get("COMPLETE", 0)),
         n_pruned=int(counts.get("PRUNED", 0)),
         n_failed=int(counts.get("FAIL", 0)),
-        sampler=sampler_info,
-        pruner=pruner_info,
+        sampler=study.user_attrs["sampler"],
+        pruner=study.user_attrs["pruner"],
         seed=tuning.seed,
         optuna_version=optuna.__version__,
-        seconds=round(seconds, 2),
     )
-    _write(Path(out), best, trials)
-    return TuneResult(Path(out), best, trials)
 
 
 def _study(tuning: Tuning, space: dict[str, Distribution], configured: Config):
@@ -357,7 +374,6 @@ def _objective(
                     merged, where=f"{where} (tuning trial {trial.number})"
                 )
             model = spec.cls(config)
-            rng = np.random.default_rng([tuning.seed, trial.number])
 
             def reporter(step: int, value: float) -> None:
                 trial.report(value, step)
@@ -368,11 +384,8 @@ def _objective(
             printer = progress.EpochPrinter(f"{spec.name} trial {trial.number}")
             with progress.reporting(reporter) if tuning.pruning else nullcontext(), \
                     progress.epochs_to(printer):
-                fitted = model.fit(data.train, rng=rng, valid=data.valid)
-            if fitted is not model:
-                raise MethodError(
-                    f"{spec.name}: fit() must return self (it returned {type(fitted).__name__})"
-                )
+                fit_method(model, data.train, seed=[tuning.seed, trial.number], valid=data.valid,
+                           method=spec.name)
             value = validation_score(
                 model.score, exclude=data.train.matrix, truth=data.valid.matrix, k=k,
                 metric=metric, batch_size=batch_size,
@@ -454,9 +467,10 @@ def load_tuned(
             another ``tuning`` section or ``methods.<name>`` block than params.yaml now holds.
     """
     path = Path(path)
+    stage = f"{kinds.get(params.scenario(scenario).kind).tune_stage}@{scenario}-{method}"
     if not path.exists():
         raise ConfigError(
-            f"{path}: no tuning result; run `dvc repro tune@{scenario}-{method}` (or `recx tune "
+            f"{path}: no tuning result; run `dvc repro {stage}` (or `recx tune "
             f"{scenario} {method}`) first"
         )
     best = json.loads(path.read_text())
@@ -464,7 +478,7 @@ def load_tuned(
         raise ConfigError(
             f"{path}: tuned for {best.get('scenario')}/{best.get('method')}, not {scenario}/{method}"
         )
-    configured = params.build_method(method)
+    configured = params.build_method(method)  # the one build when tuning is off
     now = dataclasses.asdict(params.tuning)
     off = params.tuning.n_trials == 0 and best.get("n_trials") == 0
     if not off:
@@ -479,7 +493,7 @@ def load_tuned(
         if stale:
             raise ConfigError(
                 f"{path} is stale: {params.path.name} section(s) {stale} changed since it was tuned; "
-                f"re-run `dvc repro tune@{scenario}-{method}`"
+                f"re-run `dvc repro {stage}`"
             )
     info = {
         "n_trials": best.get("n_trials"),

@@ -1,13 +1,8 @@
-"""Built-in recxbench methods: one module per method (or family), each registering itself.
+"""Built-in recxbench methods: one module per method (or family), each registering itself with
+``@bench.methods.register``.
 
-Every module in this package is imported here, so adding a method means adding one file; the
-registry (``bench.methods``) and the shared contract test suite pick it up automatically.
+Nothing is imported here: the registry (``bench.methods``) indexes this package through the entry
+point ``builtin = "methods"`` by reading each module's ``@register`` decorator, and imports a module
+only when one of its methods is used. Adding a method means adding one file; the registry and the
+contract suite pick it up automatically.
 """
-
-import importlib
-import pkgutil
-
-__all__: list[str] = []
-
-for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
-    importlib.import_module(f"{__name__}.{_module}")

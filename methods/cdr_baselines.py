@@ -34,7 +34,6 @@ from methods._cdr import (
 
 __all__ = ["CMF", "CMFConfig", "FineTune", "FineTuneConfig", "Pooled", "PooledConfig", "TargetOnly", "TargetOnlyConfig"]
 
-SCENARIOS = ("cdr_warm", "cdr_cold")
 
 
 def _target_scorer(model: Factors, offset: int, device: torch.device) -> T.ScoreFn:
@@ -48,7 +47,7 @@ class TargetOnlyConfig(CDRConfig):
     """Fields as in :class:`methods._cdr.CDRConfig`."""
 
 
-@register("target_only", config=TargetOnlyConfig, scenarios=SCENARIOS)
+@register("target_only", config=TargetOnlyConfig, scenarios=("cdr_warm", "cdr_cold"))
 class TargetOnly(DotScorer):
     """Target-domain-only BPR-MF (the ``mf`` top-N model, fitted on the target domain alone).
 
@@ -86,7 +85,7 @@ class PooledConfig(CDRConfig):
     """Fields as in :class:`methods._cdr.CDRConfig`."""
 
 
-@register("pooled", config=PooledConfig, scenarios=SCENARIOS)
+@register("pooled", config=PooledConfig, scenarios=("cdr_warm", "cdr_cold"))
 class Pooled(DotScorer):
     """One BPR-MF on the union of both domains (items of both domains in one catalogue).
 
@@ -138,7 +137,7 @@ class FineTuneConfig(CDRConfig):
     """Fields as in :class:`methods._cdr.CDRConfig`; both stages use them."""
 
 
-@register("finetune", config=FineTuneConfig, scenarios=SCENARIOS)
+@register("finetune", config=FineTuneConfig, scenarios=("cdr_warm", "cdr_cold"))
 class FineTune(DotScorer):
     """Pre-train on the source, fine-tune on the target (the transfer-learning baseline).
 
@@ -188,7 +187,7 @@ class CMFConfig(CDRConfig):
             raise ValueError(f"alpha must be in (0, 1], got {self.alpha}")
 
 
-@register("cmf", config=CMFConfig, scenarios=SCENARIOS)
+@register("cmf", config=CMFConfig, scenarios=("cdr_warm", "cdr_cold"))
 class CMF(DotScorer):
     """Collective matrix factorisation (Singh & Gordon, KDD 2008) with shared user factors and a
     BPR loss per domain (implicit feedback instead of the paper's weighted squared loss).

@@ -37,7 +37,7 @@ def test_repro_produces_report_from_real_data(workspace, first_repro):
     status = json.loads(sh(["dvc", "status", "--json"], ws, env).stdout or "{}")
     assert status == {"fingerprint": ["always changed"]}, status
     lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
-    assert {"run@ml100k-topn-ease-0", "report"} <= set(lock)
+    assert {"run-topn@ml100k-topn-ease-0", "report"} <= set(lock)
     stats = json.loads((ws / "datasets/prepared/ml-100k/stats.json").read_text())
     assert stats["n_interactions"] == 100_000
     results = (ws / "reports" / "results.md").read_text()
@@ -69,12 +69,12 @@ def test_adding_a_method_runs_only_new_cells(workspace, first_repro):
 
     status = json.loads(sh(["dvc", "status", "--json"], ws, env).stdout or "{}")
     assert set(status) - {"fingerprint"} == {
-        "tune@ml100k-topn-itemknn", "run@ml100k-topn-itemknn-0", "report"}, status
+        "tune-topn@ml100k-topn-itemknn", "run-topn@ml100k-topn-itemknn-0", "report"}, status
 
     out = sh(["dvc", "repro"], ws, env).stdout
-    assert "Running stage 'run@ml100k-topn-itemknn-0'" in out
+    assert "Running stage 'run-topn@ml100k-topn-itemknn-0'" in out
     for cell in ("pop", "ease", "mf"):
-        assert f"Running stage 'run@ml100k-topn-{cell}-0'" not in out
+        assert f"Running stage 'run-topn@ml100k-topn-{cell}-0'" not in out
     assert "`itemknn`" in (ws / "reports" / "results.md").read_text()
 
 
@@ -91,7 +91,7 @@ def test_killed_run_leaves_nothing_dvc_accepts_and_rerun_matches(workspace, firs
     # long enough (tens of seconds) to be killed mid-fit; one thread keeps the timing predictable
     params["methods"]["mf"] = {"epochs": 40, "patience": 1000, "num_threads": 1}
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    stage = "run@ml100k-topn-mf-0"
+    stage = "run-topn@ml100k-topn-mf-0"
     cell = ws / "artifacts/runs/ml100k-topn/mf/0"
 
     proc = subprocess.Popen(["dvc", "repro", "-s", stage], cwd=ws, env=env, start_new_session=True,

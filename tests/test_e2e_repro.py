@@ -29,7 +29,7 @@ SCENARIO = "ml100k-topn"
 
 
 def cells(method: str) -> set[str]:
-    return {f"tune@{SCENARIO}-{method}", f"run@{SCENARIO}-{method}-0"}
+    return {f"tune-topn@{SCENARIO}-{method}", f"run-topn@{SCENARIO}-{method}-0"}
 
 
 @pytest.fixture(scope="module")
@@ -142,18 +142,18 @@ def test_failing_method_fails_its_cell_and_reruns_after_the_fix(repo):
         out = sh(["recx", "repro", "--jobs", "2"], ws, env, check=False)
         assert out.returncode != 0
         summary = out.stdout[out.stdout.index("stage(s) failed"):]
-        assert f"run@{SCENARIO}-pop-0: boom from the e2e test" in summary
-        log = ws / f"artifacts/logs/run@{SCENARIO}-pop-0.log"
+        assert f"run-topn@{SCENARIO}-pop-0: boom from the e2e test" in summary
+        log = ws / f"artifacts/logs/run-topn@{SCENARIO}-pop-0.log"
         assert str(log) in summary
         assert "Traceback" in log.read_text() and "RuntimeError: boom" in log.read_text()
         assert record(ws, "pop")["status"] == "failed"
         results = (ws / "reports/results.md").read_text()  # rebuilt, with the cell marked
         assert f"`{SCENARIO}/pop/0`: **failed** — boom from the e2e test" in results
-        assert f"run@{SCENARIO}-pop-0" in recx_status(ws, env)  # not recorded as up to date
+        assert f"run-topn@{SCENARIO}-pop-0" in recx_status(ws, env)  # not recorded as up to date
     finally:
         revert(ws, env, "methods/naive.py")
     out = sh(["recx", "repro", "--jobs", "2"], ws, env)
-    assert {s for s in ran(out.stdout) if s.startswith("run@")} == {f"run@{SCENARIO}-pop-0"}
+    assert {s for s in ran(out.stdout) if s.startswith("run-topn@")} == {f"run-topn@{SCENARIO}-pop-0"}
     assert record(ws, "pop")["status"] == "ok"
     assert "Incomplete cells" not in (ws / "reports/results.md").read_text()
 
@@ -206,7 +206,7 @@ def test_sigkilled_cell_is_marked_and_the_report_rebuilt(repo):
         assert rec["status"] == "failed" and rec["error"]["type"] == "Killed"
         results = (ws / "reports/results.md").read_text()
         assert f"`{SCENARIO}/ease/0`: **failed** — the cell's process was killed by SIGKILL" in results
-        assert f"run@{SCENARIO}-ease-0" in recx_status(ws, env)
+        assert f"run-topn@{SCENARIO}-ease-0" in recx_status(ws, env)
     finally:
         revert(ws, env, "methods/ease.py")
     sh(["recx", "repro", "--jobs", "2"], ws, env)

@@ -13,7 +13,7 @@ import pytest
 
 from bench import fingerprint as F
 from bench import methods as registry
-from bench.cells import RUNNERS
+from bench.kinds import KINDS as RUNNERS
 
 
 def _clear() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bench import kinds
 from bench import repro as R
 from bench.config import load_params
 from tests.conftest import REPO_ROOT
@@ -37,8 +38,8 @@ def test_parallel_phases_are_the_tune_stages_then_every_cell_of_dvc_yaml():
         ).stdout.split()
     )
     assert len(cells) == len(params.cells()) > 0
-    assert {j.name for j in tune} == {n for n in listed if n.startswith("tune@")}
-    cell_stages = {n for n in listed if n.split("@")[0] in R.RUN_STAGES.values()}
+    assert {j.name for j in tune} == {n for n in listed if n.startswith("tune-topn@")}
+    cell_stages = {n for n in listed if n.split("@")[0] in {k.run_stage for k in kinds.KINDS.values()}}
     assert {j.name for j in cells} == cell_stages
     assert all(j.split in params.scenarios for j in cells)
 
@@ -185,16 +186,16 @@ def test_eta_comes_from_recorded_costs(tmp_path):
     )
     logs = tmp_path / "logs"
     logs.mkdir()
-    (logs / "durations.json").write_text('{"run@s-ease-0": 5.5}')
+    (logs / "durations.json").write_text('{"run-topn@s-ease-0": 5.5}')
     est = R._estimates(tmp_path, logs)
-    assert est["run@s-ease-0"] == 5.5  # measured by the last recx repro wins
+    assert est["run-topn@s-ease-0"] == 5.5  # measured by the last recx repro wins
     assert est["run-mtl@s-mmoe-0"] == 32.0 + R.STAGE_OVERHEAD_S
     lines: list[str] = []
     progress = R._Progress(jobs=2, estimates=est, echo=lines.append, live=False)
-    progress.add([R.StageJob("run@s-ease-0", "s"), R.StageJob("run-mtl@s-mmoe-0", "s"),
-                  R.StageJob("run@s-new-0", "s")])
+    progress.add([R.StageJob("run-topn@s-ease-0", "s"), R.StageJob("run-mtl@s-mmoe-0", "s"),
+                  R.StageJob("run-topn@s-new-0", "s")])
     assert progress.total == 3
     # unknown stage -> the median of the known estimates; ETA = remaining work over the workers
     assert progress.eta() == pytest.approx((5.5 + 40.0 + 40.0) / 2)
-    progress.finished("run@s-ease-0", True, 5.0)
+    progress.finished("run-topn@s-ease-0", True, 5.0)
     assert lines[-1].startswith("[   1/3] ok ") and "1/3 done" in lines[-1] and "ETA" in lines[-1]

@@ -19,9 +19,7 @@ only) and must return ``(len(users), n_target_items)`` finite scores from ``scor
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -31,6 +29,7 @@ from bench.cells import CellResult
 from bench.config import Evaluation
 from bench.errors import MethodError
 from bench.evaluate import evaluate_sampled, evaluate_topn
+from bench.fitting import fit_method
 
 __all__ = ["PROTOCOL", "SAMPLED_METRICS", "run_cdr"]
 
@@ -54,38 +53,14 @@ def run_cdr(model, split, evaluation: Evaluation, *, seed: int, method: str) -> 
     users = np.flatnonzero(np.diff(truth.indptr) > 0)
     popularity = np.asarray(data.target.matrix.sum(axis=0)).ravel() / max(split.n_users, 1)
 
+    fitted = fit_method(model, data, seed=seed, valid=valid, method=method)
     t0 = time.perf_counter()
-    fitted = model.fit(data, rng=np.random.default_rng(seed), valid=valid)
-    fit_seconds = time.perf_counter() - t0
-    if fitted is not model:
-        raise MethodError(f"{method}: fit() must return self (it returned {type(fitted).__name__})")
-
-    t0 = time.perf_counter()
-    with _threads(model):
-        return _evaluate(model, split, data, evaluation, method, users, exclude, truth, popularity,
-                         valid_frame, test_frame, fit_seconds, t0)
-
-
-@contextlib.contextmanager
-def _threads(model) -> Iterator[None]:
-    """Evaluate with the method's own ``num_threads`` setting (when it has one, > 0): on shared cores
-    extra OpenMP threads in the batched scoring and top-k mostly wait for each other."""
-    n = int(getattr(getattr(model, "config", None), "num_threads", 0) or 0)
-    if n <= 0:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return _evaluate(model, split, data, evaluation, method, users, exclude, truth, popularity,
+                     valid_frame, test_frame, fitted, t0)
 
 
 def _evaluate(model, split, data, evaluation, method, users, exclude, truth, popularity, valid_frame,
-              test_frame, fit_seconds, t0) -> CellResult:
+              test_frame, fitted, t0) -> CellResult:
     full = evaluate_topn(
         model,
         users=users,
@@ -132,8 +107,9 @@ def _evaluate(model, split, data, evaluation, method, users, exclude, truth, pop
     return CellResult(
         per_user=per_user,
         metrics=metrics,
-        fit_seconds=fit_seconds,
+        fit_seconds=fitted.seconds,
         predict_seconds=predict_seconds,
+        peak_rss_mb=fitted.peak_rss_mb,
         topk=topk_global,
         users=full.users,
         extra=extra,

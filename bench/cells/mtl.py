@@ -26,6 +26,7 @@ import pandas as pd
 from bench.cells import CellResult
 from bench.config import Evaluation
 from bench.errors import MethodError
+from bench.fitting import fit_method
 from bench.metrics.classification import auc, gauc, logloss, mae, rmse
 from bench.metrics.grouped import group_auc, group_mean, group_ndcg
 from bench.multitask import BINARY_TASKS, TASKS, MTLData, mtl_data, mtl_vocab
@@ -44,11 +45,7 @@ def run_mtl(model, split: Split, evaluation: Evaluation, *, seed: int, method: s
     vocab = mtl_vocab(split)
     train, valid, test = (mtl_data(split, part, vocab) for part in ("train", "valid", "test"))
 
-    t0 = time.perf_counter()
-    fitted = model.fit(train, rng=np.random.default_rng(seed), valid=valid)
-    fit_seconds = time.perf_counter() - t0
-    if fitted is not model:
-        raise MethodError(f"{method}: fit() must return self (it returned {type(fitted).__name__})")
+    fitted = fit_method(model, train, seed=seed, valid=valid, method=method)
     t0 = time.perf_counter()
     pred = check_predictions(model.predict(test.features_only()), len(test), method)
     per_user, summary = evaluate_mtl(test, pred, ks=evaluation.ks)
@@ -64,8 +61,9 @@ def run_mtl(model, split: Split, evaluation: Evaluation, *, seed: int, method: s
     return CellResult(
         per_user=per_user,
         metrics=summary,
-        fit_seconds=fit_seconds,
+        fit_seconds=fitted.seconds,
         predict_seconds=predict_seconds,
+        peak_rss_mb=fitted.peak_rss_mb,
         extra=extra,
     )
 

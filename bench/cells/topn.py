@@ -9,8 +9,8 @@ import numpy as np
 
 from bench.cells import CellResult
 from bench.config import Evaluation
-from bench.errors import MethodError
 from bench.evaluate import evaluate_topn
+from bench.fitting import fit_method
 from bench.splits.types import Split
 
 __all__ = ["PROTOCOL", "run_topn"]
@@ -27,11 +27,7 @@ def run_topn(model, split: Split, evaluation: Evaluation, *, seed: int, method: 
     users = np.flatnonzero(np.diff(truth.indptr) > 0)
     popularity = np.asarray(train.matrix.sum(axis=0)).ravel() / max(split.n_users, 1)
 
-    t0 = time.perf_counter()
-    fitted = model.fit(train, rng=np.random.default_rng(seed), valid=valid)
-    fit_seconds = time.perf_counter() - t0
-    if fitted is not model:
-        raise MethodError(f"{method}: fit() must return self (it returned {type(fitted).__name__})")
+    fitted = fit_method(model, train, seed=seed, valid=valid, method=method)
     t0 = time.perf_counter()
     result = evaluate_topn(
         model,
@@ -49,8 +45,9 @@ def run_topn(model, split: Split, evaluation: Evaluation, *, seed: int, method: 
     return CellResult(
         per_user=result.per_user,
         metrics=result.summary(),
-        fit_seconds=fit_seconds,
+        fit_seconds=fitted.seconds,
         predict_seconds=predict_seconds,
+        peak_rss_mb=fitted.peak_rss_mb,
         topk=result.topk,
         users=result.users,
         extra={"n_evaluated_users": int(len(result.users)), "protocol": PROTOCOL},

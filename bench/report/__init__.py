@@ -25,23 +25,36 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench import kinds
 from bench.config import Params
 from bench.report import figures, trec
 from bench.report.collect import collect_records
 from bench.report.dvc_views import write_report_views
 from bench.report.significance import significance_table
-from bench.report.sections import NON_METRIC_COLUMNS, SECTIONS
+from bench.report.sections import NON_METRIC_COLUMNS, sections
 from bench.report.tables import aggregate, to_latex
 
 __all__ = ["build_report"]
 
-SIGNIFICANCE_NOTE = (
-    "† = significantly different from the scenario's reference (`ref`: the best method for top-N, "
-    "`single_task` for multi-task, the best of `target_only`/`pooled`/`finetune` for cross-domain) "
-    "by a paired two-sided t-test on per-user values (each user's value averaged over seeds), "
-    "Holm-Bonferroni corrected within each (scenario, metric), p < 0.05; Wilcoxon signed-rank "
-    "p-values and Cohen's d_z are in `significance.csv`."
-)
+def significance_note() -> str:
+    """The legend of the significance marks, naming each kind's reference candidates from the
+    scenario-kind table."""
+    by_refs: dict = {}
+    for kind in kinds.kinds().values():
+        by_refs.setdefault(kind.references, []).append(kind.name)
+    refs = []
+    for references, names in by_refs.items():
+        who = "the best method" if references is None else (
+            f"`{references[0]}`" if len(references) == 1
+            else "the best of " + "/".join(f"`{m}`" for m in references)
+        )
+        refs.append(f"{who} for {'/'.join(names)}")
+    return (
+        "† = significantly different from the scenario's reference (`ref`: " + ", ".join(refs) + ") "
+        "by a paired two-sided t-test on per-user values (each user's value averaged over seeds), "
+        "Holm-Bonferroni corrected within each (scenario, metric), p < 0.05; Wilcoxon signed-rank "
+        "p-values and Cohen's d_z are in `significance.csv`."
+    )
 
 
 def build_report(
@@ -62,7 +75,7 @@ def build_report(
     md = [
         "# Results",
         "",
-        f"Seeds {list(params.seeds)}; every table shows mean ± std over seeds. " + SIGNIFICANCE_NOTE,
+        f"Seeds {list(params.seeds)}; every table shows mean ± std over seeds. " + significance_note(),
         "Cost columns: mean fit and predict wall-clock seconds, peak resident memory of the run "
         "process, learned parameters. Every metric of every cell: `results.csv` (means/stds) and "
         "`cells.csv` (one row per scenario × method × seed).",
@@ -77,7 +90,7 @@ def build_report(
         r"t-test on per-user values, Holm-corrected, $p<0.05$. " + f"Commit {commit}."
     )
 
-    for section in SECTIONS:
+    for section in sections():
         part = records[records["kind"].isin(section.kinds)]
         if part.empty:
             continue

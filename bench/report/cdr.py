@@ -26,9 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench import kinds
+
 __all__ = ["CDR_KINDS", "cdr_beta_figure", "cdr_frame", "cdr_table"]
 
-CDR_KINDS = ("cdr_warm", "cdr_cold")
+#: the kinds this view shows: those of the report section ``cdr`` (:mod:`bench.kinds`)
+CDR_KINDS = tuple(name for name, row in kinds.KINDS.items() if row.section == "cdr")
 FULL = ("ndcg@10", "recall@10", "hr@10")
 SAMPLED = ("sampled_hr@10", "sampled_ndcg@10", "sampled_mrr@10")
 RATING = ("mae", "rmse")
@@ -90,7 +93,7 @@ def cdr_table(
     metric: str = "ndcg@10",
     full_metrics: Sequence[str] = FULL,
     sampled_metrics: Sequence[str] = SAMPLED,
-    references: Sequence[str] = ("target_only", "pooled"),
+    references: Sequence[str] | None = None,
 ) -> str:
     """Markdown: one section per domain pair, one table per scenario of that pair; rows are
     methods, columns the target-domain full-ranking metrics, the sampled-protocol metrics (and
@@ -108,9 +111,8 @@ def cdr_table(
             if np.isfinite(first["beta"]):
                 desc += f", beta {first['beta']:g}"
             out += [f"**{scenario}** ({desc}; seeds: {sframe['seed'].nunique()})", ""]
-            out += _scenario_table(
-                sframe, metric, full_metrics, sampled_metrics, references, first["kind"]
-            )
+            refs = references if references is not None else kinds.get(first["kind"]).gains_over
+            out += _scenario_table(sframe, metric, full_metrics, sampled_metrics, refs, first["kind"])
             out.append("")
     out.append(
         "Full ranking: all target items, each user's target train+valid items excluded. "
@@ -161,13 +163,15 @@ def cdr_beta_figure(
     scenarios: Mapping[str, Any],
     *,
     metric: str = "ndcg@10",
-    reference: str = "pooled",
+    reference: str | None = None,
 ) -> Path | None:
     """PNG (matplotlib, Agg) of the cold-start gain against beta: for every domain pair with
     ``cdr_cold / withhold`` scenarios, the left panel shows ``metric`` (mean over seeds, bars = std)
     per method against beta, the right panel each method's relative gain over ``reference``
-    (default ``pooled``: ``target_only`` cannot score cold users). Returns the path, or None
+    (default: the last of the ``cdr_cold`` kind's ``gains_over``, ``pooled``: ``target_only`` cannot
+    score cold users). Returns the path, or None
     without data."""
+    reference = reference or kinds.get("cdr_cold").gains_over[-1]
     frame = cdr_frame(records, scenarios)
     if frame.empty:
         return None

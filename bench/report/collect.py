@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import kinds
 from bench.config import Params
 
-__all__ = ["RUN_STAGES", "collect_records", "load_per_user"]
-
-#: scenario kind -> the dvc.yaml stage that runs its cells
-RUN_STAGES = {"topn": "run", "mtl": "run-mtl", "cdr_warm": "run-cdr-warm", "cdr_cold": "run-cdr-cold"}
+__all__ = ["collect_records", "load_per_user"]
 
 
 def collect_records(params: Params, runs: Path) -> pd.DataFrame:
@@ -31,7 +29,7 @@ def collect_records(params: Params, runs: Path) -> pd.DataFrame:
         }
         if not path.exists():
             row["status"] = "missing"
-            row["error"] = f"no record at {path}; run `dvc repro {RUN_STAGES.get(kind, 'run')}@{scenario}-{method}-{seed}`"
+            row["error"] = f"no record at {path}; run `dvc repro {kinds.get(kind).stage(scenario, method, seed)}`"
         else:
             record = json.loads(path.read_text())
             row["status"] = record["status"]

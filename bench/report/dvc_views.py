@@ -31,7 +31,7 @@ HEADLINE_METRICS = 2
 def write_report_views(params, out: Path) -> list[str]:
     """Write the views of every scenario of the report in ``out`` from its ``results.csv`` and
     ``significance.csv``; returns the scenarios written."""
-    from bench.report.sections import SECTIONS
+    from bench.report.sections import sections
 
     out = Path(out)
     table = pd.read_csv(out / "results.csv")
@@ -40,7 +40,7 @@ def write_report_views(params, out: Path) -> list[str]:
     except pd.errors.EmptyDataError:
         sig = pd.DataFrame(columns=["scenario", "metric", "method", "ci_low", "ci_high"])
     done = []
-    for section in SECTIONS:
+    for section in sections():
         part = table[table["kind"].isin(section.kinds)]
         if part.empty:
             continue

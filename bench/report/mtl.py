@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import kinds
+
 __all__ = ["GROUPS", "LOWER_IS_BETTER", "PRIMARY", "delta_m", "mtl_summary", "mtl_table", "mtl_tradeoff_figure"]
 
 #: task -> primary metric used by delta_m
@@ -44,9 +46,16 @@ def _ok(records: pd.DataFrame, scenario: str | None) -> pd.DataFrame:
     return frame
 
 
-def delta_m(means: pd.DataFrame, baseline: str = "single_task", primary: Mapping[str, str] = PRIMARY) -> pd.Series:
+def _baseline() -> str:
+    """The method delta_m is relative to: the first of the ``mtl`` kind's ``gains_over``."""
+    return kinds.get("mtl").gains_over[0]
+
+
+def delta_m(means: pd.DataFrame, baseline: str | None = None, primary: Mapping[str, str] = PRIMARY) -> pd.Series:
     """delta_m in percent per method (index of ``means``: method; columns: metrics); NaN for every
-    method when the baseline row is absent."""
+    method when the baseline row is absent. ``baseline`` defaults to the first of the ``mtl`` kind's
+    ``gains_over`` (:mod:`bench.kinds`)."""
+    baseline = baseline or _baseline()
     if baseline not in means.index:
         return pd.Series(np.nan, index=means.index, name="delta_m")
     cols = [c for c in primary.values() if c in means.columns]
@@ -56,7 +65,7 @@ def delta_m(means: pd.DataFrame, baseline: str = "single_task", primary: Mapping
     return (100.0 * rel.mean(axis=1)).rename("delta_m")
 
 
-def mtl_summary(records: pd.DataFrame, *, scenario: str | None = None, baseline: str = "single_task") -> pd.DataFrame:
+def mtl_summary(records: pd.DataFrame, *, scenario: str | None = None, baseline: str | None = None) -> pd.DataFrame:
     """One row per method: ``<metric>`` means, ``<metric>_std`` over seeds, ``n_seeds``, ``delta_m``."""
     frame = _ok(records, scenario)
     metrics = [c for _, cols in GROUPS for c, _ in cols if c in frame.columns]
@@ -74,13 +83,14 @@ def mtl_table(
     records: pd.DataFrame,
     *,
     scenario: str | None = None,
-    baseline: str = "single_task",
+    baseline: str | None = None,
     digits: int = 4,
     caption: str | None = None,
 ) -> str:
     """Markdown table: one row per method; tasks as column groups (the header row names the task over
     its first column, the first body row the metrics); then delta_m (%) against ``baseline`` and mean
     fit seconds. Cells are ``mean ± std`` over seeds; the best mean of each column is bold."""
+    baseline = baseline or _baseline()
     summary = mtl_summary(records, scenario=scenario, baseline=baseline)
     columns = [(task, c, label) for task, cols in GROUPS for c, label in cols if c in summary.columns]
     extra = [("", "delta_m", "Δm (%)")]

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench import kinds
 from bench.config import Params
 from bench.report.tables import to_markdown
 
-__all__ = ["NON_METRIC_COLUMNS", "SECTIONS", "Section"]
+__all__ = ["NON_METRIC_COLUMNS", "SECTIONS", "Section", "sections"]
 
 NON_METRIC_COLUMNS = frozenset(
     {"seed", "n_evaluated_users", "dirty", "fit_seconds", "predict_seconds", "peak_rss_mb", "n_parameters"}
@@ -136,9 +137,44 @@ def significance_markdown(sig: pd.DataFrame, scenario: str, metrics: list[str]) 
     return "\n".join(lines)
 
 
+def _generic_metrics(kind_names: tuple[str, ...]):
+    def metrics(params: Params, records: pd.DataFrame) -> tuple[list[str], str]:
+        part = records[records["kind"].isin(kind_names)]
+        shown = sorted(
+            c for c in part.columns
+            if c not in NON_METRIC_COLUMNS and pd.api.types.is_numeric_dtype(part[c]) and part[c].notna().any()
+        )
+        return shown, shown[0] if shown else ""
+
+    return metrics
+
+
+def _generic_markdown(params, records, table, sig, metrics, primary) -> str:
+    return to_markdown(table, metrics, sig=sig, primary=primary)
+
+
+def sections() -> tuple[Section, ...]:
+    """:data:`SECTIONS`, plus a generic one (every numeric metric of its records) for each section
+    key that a plugin kind's row names and no view here knows."""
+    known = {s.key for s in SECTIONS}
+    extra = dict.fromkeys(row.section for row in kinds.kinds().values() if row.section not in known)
+    return SECTIONS + tuple(
+        Section(key, key, _section_kinds(key), _generic_metrics(_section_kinds(key)),
+                _generic_markdown, _no_figures)
+        for key in extra
+    )
+
+
+def _section_kinds(key: str) -> tuple[str, ...]:
+    """The kinds whose :mod:`bench.kinds` row names report section ``key``."""
+    return tuple(name for name, row in kinds.kinds().items() if row.section == key)
+
+
 SECTIONS: tuple[Section, ...] = (
-    Section("topn", "Top-N recommendation", ("topn",), _topn_metrics, _topn_markdown, _no_figures),
-    Section("mtl", "Multi-task learning", ("mtl",), _mtl_metrics, _mtl_markdown, _mtl_figures),
-    Section("cdr", "Cross-domain transfer (target domain)", ("cdr_warm", "cdr_cold"), _cdr_metrics,
+    Section("topn", "Top-N recommendation", _section_kinds("topn"), _topn_metrics, _topn_markdown,
+            _no_figures),
+    Section("mtl", "Multi-task learning", _section_kinds("mtl"), _mtl_metrics, _mtl_markdown,
+            _mtl_figures),
+    Section("cdr", "Cross-domain transfer (target domain)", _section_kinds("cdr"), _cdr_metrics,
             _cdr_markdown, _cdr_figures),
 )

@@ -1,8 +1,8 @@
 """Per (scenario, metric) family: bootstrap CIs and corrected paired tests against a reference.
 
-The reference of a scenario is its best baseline: for ``topn`` the method with the best mean (every
-other method is compared with it); for ``mtl`` ``single_task``; for the cross-domain kinds the best
-of ``target_only``, ``pooled`` and ``finetune``. Within one family all comparisons are Holm-corrected
+The reference of a scenario is the best of its kind's ``references`` (:mod:`bench.kinds`; e.g.
+``single_task`` for ``mtl``, the best of ``target_only``, ``pooled`` and ``finetune`` for the
+cross-domain kinds), or the method with the best mean where the row declares none (``topn``). Within one family all comparisons are Holm-corrected
 together (see :mod:`bench.stats`).
 """
 
@@ -14,18 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import stats
+from bench import kinds, stats
 from bench.report.collect import load_per_user
 
-__all__ = ["REFERENCES", "significance_table"]
-
-#: scenario kind -> the methods that may serve as the reference (None: every method may).
-REFERENCES: dict[str, tuple[str, ...] | None] = {
-    "topn": None,
-    "mtl": ("single_task",),
-    "cdr_warm": ("target_only", "pooled", "finetune"),
-    "cdr_cold": ("target_only", "pooled", "finetune"),
-}
+__all__ = ["significance_table"]
 
 LOWER_IS_BETTER = ("rmse", "mae", "logloss", "arp")
 
@@ -98,7 +90,7 @@ def significance_table(
 
 
 def _reference(kind: str, values: dict[str, pd.Series], metric: str) -> str | None:
-    allowed = REFERENCES.get(kind)
+    allowed = kinds.get(kind).references
     candidates = [m for m in values if allowed is None or m in allowed]
     if not candidates:
         return None

@@ -6,8 +6,9 @@ Checks:
 * ``temporal_global``: every train interaction is strictly earlier than every valid one, and every
   valid one earlier than or at the same time as every test one (no future in train);
 * ``leave_last_out``: per user, no train interaction is later than that user's valid/test ones;
-* ``cdr_warm`` / ``cdr_cold``: :func:`bench.splits.cdr.audit_cdr` (cold-start users have NO
-  target-domain interaction in train; evaluation rows and saved candidates are target items).
+* then the kind's own ``audit`` of its :mod:`bench.kinds` row : e.g. :func:`bench.splits.cdr.audit_cdr` (cold-start users have NO target-domain
+  interaction in train; evaluation rows and saved candidates are target items) and
+  :func:`bench.splits.mtl.audit_mtl` (labels consistent, feature tables free of labels).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench import kinds
 from bench.errors import LeakageError
 from bench.splits.types import Split
 
@@ -65,14 +67,9 @@ def audit_split(split: Split) -> dict[str, int | bool]:
                     f"{part} interaction ({len(bad)} users affected)"
                 )
         checks["per_user_order"] = True
-    if split.meta.get("kind") == "mtl":  # labels consistent, feature tables free of labels
-        from bench.splits.mtl import audit_mtl
-
-        checks.update(audit_mtl(split))
-    if split.meta.get("kind") in ("cdr_warm", "cdr_cold"):  # cold users: no target item in train
-        from bench.splits.cdr import audit_cdr
-
-        checks.update(audit_cdr(split))
+    kind = split.meta.get("kind")
+    if kind is not None and kinds.get(kind).audit is not None:  # the kind's own checks
+        checks.update(kinds.get(kind).resolve("audit")(split))
     return checks
 
 

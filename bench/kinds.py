@@ -1,0 +1,189 @@
+"""The scenario kinds: one declared row per kind, read by every stage instead of its own table.
+
+A scenario kind is a family of experiments with its own data hand-off, method protocol and
+evaluation (top-N ranking, multi-task learning, warm and cold cross-domain transfer). Its row names,
+as ``"module:attribute"`` strings that are imported only when needed:
+
+==================  ==============================================================================
+``settings``        the ``params.yaml: scenarios.<name>`` dataclass (validates the split settings)
+``split``           ``(PreparedDataset, settings) -> Split``: the ``split`` stage's builder
+``audit``           optional ``(Split) -> dict``: extra leakage checks after the common audit
+``data``            the hand-off type a method's ``fit`` receives (documentation and contract)
+``protocol``        the :class:`typing.Protocol` a method of this kind implements
+``runner``          ``(model, split, evaluation, *, seed, method) -> CellResult``: one run cell
+``contract``        optional ``() -> (data, valid)``: tiny fit data for the generated contract suite
+``tunable``         whether the ``tune`` stage searches hyperparameters for it
+``references``      the methods the report's paired tests may take as reference (the best of them);
+                    ``None``: the best method of the scenario
+``gains_over``      the methods the report's relative-gain columns are computed against
+``section``         the report section that shows it (several kinds may share one)
+==================  ==============================================================================
+
+The kind's name is also its ``params.yaml: grid`` key, the prefix of its DVC stages
+(``run-<kind>@<scenario>-<method>-<seed>``, ``tune-<kind>@<scenario>-<method>``, rendered into
+``dvc.yaml`` by :mod:`bench.pipeline`) and its fingerprint folder. A new kind is one module (settings,
+builder, runner, protocol) plus one row: :func:`register_kind` from a module named by the entry point
+group ``recxbench.kinds`` (see README "Add a scenario kind").
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any
+
+from bench.errors import ConfigError
+
+__all__ = ["ENTRY_POINT_GROUP", "KINDS", "Kind", "get", "kinds", "load", "register_kind"]
+
+ENTRY_POINT_GROUP = "recxbench.kinds"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One scenario kind (see the module docstring for every field)."""
+
+    name: str
+    settings: str
+    split: str
+    data: str
+    protocol: str
+    runner: str
+    audit: str | None = None
+    contract: str | None = None
+    tunable: bool = False
+    references: tuple[str, ...] | None = None
+    gains_over: tuple[str, ...] = ()
+    section: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"scenario kind name {self.name!r} must be a Python identifier")
+        if not self.section:
+            object.__setattr__(self, "section", self.name)
+
+    @property
+    def run_stage(self) -> str:
+        """The DVC stage (foreach prefix) of this kind's run cells."""
+        return f"run-{self.name}"
+
+    @property
+    def tune_stage(self) -> str:
+        """The DVC stage of this kind's tuning cells (``tunable`` kinds only)."""
+        return f"tune-{self.name}"
+
+    def stage(self, scenario: str, method: str, seed: int) -> str:
+        """The full DVC stage name of one run cell."""
+        return f"{self.run_stage}@{scenario}-{method}-{seed}"
+
+    def resolve(self, field: str) -> Any:
+        """The object a ``"module:attribute"`` field names (imported now)."""
+        return load(getattr(self, field))
+
+
+#: the built-in kinds, in report order
+KINDS: dict[str, Kind] = {
+    row.name: row
+    for row in (
+        Kind(
+            name="topn",
+            settings="bench.config:TopNScenario",
+            split="bench.splits.topn:split_topn",
+            data="bench.interactions:Interactions",
+            protocol="bench.methods:TopNMethod",
+            runner="bench.cells.topn:run_topn",
+            contract="bench.cells.topn:contract_data",
+            tunable=True,
+        ),
+        Kind(
+            name="mtl",
+            settings="bench.config:MTLScenario",
+            split="bench.splits.mtl:split_mtl",
+            audit="bench.splits.mtl:audit_mtl",
+            data="bench.multitask:MTLData",
+            protocol="bench.methods:MTLMethod",
+            runner="bench.cells.mtl:run_mtl",
+            contract="bench.cells.mtl:contract_data",
+            references=("single_task",),
+            gains_over=("single_task",),
+        ),
+        Kind(
+            name="cdr_warm",
+            settings="bench.config:CDRWarmScenario",
+            split="bench.splits.cdr:split_cdr_warm",
+            audit="bench.splits.cdr:audit_cdr",
+            data="bench.cdr:CDRData",
+            protocol="bench.methods:CDRMethod",
+            runner="bench.cells.cdr:run_cdr",
+            contract="bench.cells.cdr:contract_data",
+            references=("target_only", "pooled", "finetune"),
+            gains_over=("target_only", "pooled"),
+            section="cdr",
+        ),
+        Kind(
+            name="cdr_cold",
+            settings="bench.config:CDRColdScenario",
+            split="bench.splits.cdr:split_cdr_cold",
+            audit="bench.splits.cdr:audit_cdr",
+            data="bench.cdr:CDRData",
+            protocol="bench.methods:CDRMethod",
+            runner="bench.cells.cdr:run_cdr",
+            contract="bench.cells.cdr:contract_data",
+            references=("target_only", "pooled", "finetune"),
+            gains_over=("target_only", "pooled"),
+            section="cdr",
+        ),
+    )
+}
+
+_PLUGINS_LOADED = False
+
+
+def register_kind(kind: Kind) -> Kind:
+    """Add a scenario kind (from a plugin module named by the ``recxbench.kinds`` entry points)."""
+    existing = KINDS.get(kind.name)
+    if existing is not None and existing != kind:
+        raise ValueError(f"scenario kind {kind.name!r} is already registered ({existing})")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def _load_plugins() -> None:
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:
+            raise ConfigError(
+                f"plugin entry point {ep.name!r} ({ep.value}) in group {ENTRY_POINT_GROUP!r} failed "
+                f"to import: {exc!r}. Fix or uninstall the package that provides it."
+            ) from exc
+
+
+def kinds() -> Mapping[str, Kind]:
+    """Every scenario kind, built-in and plugin, by name."""
+    _load_plugins()
+    return KINDS
+
+
+def get(name: str, *, where: str = "scenario kind") -> Kind:
+    """The row of kind ``name``; a :class:`ConfigError` naming ``where`` lists the valid kinds."""
+    table = kinds()
+    try:
+        return table[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"{where}: {name!r} is not a scenario kind; valid kinds are {sorted(table)}") from None
+
+
+def load(target: str) -> Any:
+    """Import ``"package.module:attribute"`` and return the attribute."""
+    module, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load {target!r} declared in the scenario-kind table: {exc}") from exc
