@@ -24,7 +24,6 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,7 +31,7 @@ import torch
 
 from bench.cdr import CDRData
 from bench.interactions import Interactions
-from bench.methods import Categorical, Config, FloatRange, check_users
+from bench.methods import check_users
 from methods import _torch as T
 
 __all__ = [
@@ -55,52 +54,31 @@ __all__ = [
 
 
 @dataclass(frozen=True, kw_only=True)
-class CDRConfig(Config):
-    """Fields shared by every cross-domain method.
+class CDRConfig(T.FactorConfig):
+    """Fields shared by every cross-domain method: the torch fields of
+    :class:`methods._torch.TorchConfig` and ``init_std`` (``reg`` = ``reg * 0.5 * sum of squares /
+    batch`` on the batch's embeddings; ``batch_size`` = target-domain training pairs per gradient
+    step, other domains take a proportional slice, see :func:`joint_steps`; ``epochs`` per training
+    stage; validation = NDCG@10, full target ranking; ``num_threads`` defaults to 1: these models
+    train in many small steps, which are latency-bound; on shared cores extra OpenMP threads mostly
+    wait for each other, measured 5-8x slower epochs with 2 threads on a loaded 2-core machine; run
+    cells in parallel instead) plus:
 
     Attributes:
-        embedding_size: dimension of user and item embeddings.
-        epochs: maximum passes over the training pairs (per training stage).
-        learning_rate: Adam step size.
-        reg: L2 weight on the batch's embeddings (``reg * 0.5 * sum of squares / batch``).
-        batch_size: target-domain training pairs per gradient step (other domains take a
-            proportional slice, see :func:`joint_steps`).
-        patience: validation evaluations without improvement before stopping early.
-        eval_every: epochs between validation evaluations (NDCG@10, full target ranking).
-        init_std: standard deviation of the normal initialisation of embeddings.
-        device: ``auto`` (cuda if available, else cpu), ``cpu`` or ``cuda``.
         valid_users: early stopping ranks the target (or holdout) items for at most this many
             validation users, drawn once from the fit generator when there are more (0 = all);
             bounds the per-epoch validation cost on large user sets (e.g. the 24k-user source
             holdout of CDRIB pairs). Splits with fewer validation users are unaffected.
-        num_threads: torch intra-op threads during fit/score; 0 keeps torch's default. Default 1:
-            these models train in many small steps, which are latency-bound; on shared cores extra
-            OpenMP threads mostly wait for each other (measured: 5-8x slower epochs with 2 threads
-            on a loaded 2-core machine). Run cells in parallel instead.
     """
 
-    embedding_size: int = 64
-    epochs: int = 200
     learning_rate: float = 5e-3
-    reg: float = 1e-4
     batch_size: int = 2048
     patience: int = 5
-    eval_every: int = 1
-    init_std: float = 0.1
     valid_users: int = 5000
-    device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int = 1
 
-    search_space: ClassVar = {
-        "embedding_size": Categorical((32, 64, 128)),
-        "learning_rate": FloatRange(1e-4, 1e-1, log=True),
-        "reg": FloatRange(1e-6, 1e-2, log=True),
-    }
-
     def __post_init__(self) -> None:
-        T.check_common(self)
-        if not self.init_std > 0:
-            raise ValueError(f"init_std must be > 0, got {self.init_std}")
+        super().__post_init__()
         if self.valid_users < 0:
             raise ValueError(f"valid_users must be >= 0 (0 = all), got {self.valid_users}")
 
@@ -164,9 +142,8 @@ def adam(params, lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
-def l2(reg: float, batch: int, *tensors: torch.Tensor) -> torch.Tensor:
-    """``reg * 0.5 * sum of squares / batch`` (the LightGCN reference regulariser)."""
-    return reg * 0.5 * sum(t.square().sum() for t in tensors) / max(batch, 1)
+#: the batch regulariser (one definition, :func:`methods._torch.l2`)
+l2 = T.l2
 
 
 # ----------------------------------------------------------------------------- validation
@@ -242,15 +219,8 @@ def subsample_users(valid: Interactions | None, n: int, rng: np.random.Generator
 
 
 # ----------------------------------------------------------------------------- matrix factorisation
-class Factors(torch.nn.Module):
-    """User and item embedding tables, normally initialised from the generator."""
-
-    def __init__(self, n_users: int, n_items: int, dim: int, std: float, device, gen):
-        super().__init__()
-        self.user = torch.nn.Parameter(torch.empty(n_users, dim, device=device))
-        self.item = torch.nn.Parameter(torch.empty(n_items, dim, device=device))
-        torch.nn.init.normal_(self.user, std=std, generator=gen)
-        torch.nn.init.normal_(self.item, std=std, generator=gen)
+#: user and item embedding tables (one definition, :class:`methods._torch.Factors`)
+Factors = T.Factors
 
 
 def train_mf(
@@ -277,7 +247,7 @@ def train_mf(
     def loss_fn(idx: torch.Tensor) -> torch.Tensor:
         u, i, j = pairs.batch(idx, gen)
         pu, qi, qj = rows(model.user, u), rows(model.item, i), rows(model.item, j)
-        return T.bpr_loss((pu * qi).sum(1), (pu * qj).sum(1)) + l2(cfg.reg, idx.numel(), pu, qi, qj)
+        return T.bpr_mf_loss(pu, qi, qj, cfg.reg)
 
     def run_epoch(epoch: int) -> float:
         if pairs.n == 0:

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from bench.errors import MethodError
-from bench.methods import Categorical, Config, FloatRange
+from bench.methods import Categorical, FloatRange
 from bench.multitask import BINARY_TASKS, TASKS, MTLData
 from methods import _torch as T
 from methods._mtl_balance import BALANCERS, LossBalancer
@@ -54,27 +54,22 @@ PREDICT_BATCH = 16384
 
 
 @dataclass(frozen=True, kw_only=True)
-class MTLConfig(Config):
-    """Fields shared by the neural MTL methods.
+class MTLConfig(T.TorchConfig):
+    """Fields shared by the neural MTL methods: the torch fields of
+    :class:`methods._torch.TorchConfig` (``embedding_size`` = dimension of every feature embedding:
+    ids, demographic fields, genres; ``reg`` = L2 weight decay on the network parameters, Adam
+    ``weight_decay``; ``batch_size`` counts impressions; ``patience`` counts epochs without a better
+    validation skill; ``num_threads`` defaults to 1: these small networks gain little from intra-op
+    threads, and on shared cores extra threads spin, measured: one ML-100K fit 6.5 s with 1 thread,
+    57 s with 2 under load 4) plus:
 
     Attributes:
-        embedding_size: dimension of every feature embedding (ids, demographic fields, genres).
         hidden_sizes: layer widths of the shared bottom / each expert / each task tower body
             (method-specific, see the method).
         tower_sizes: hidden widths of each task's output tower (before the 1-unit output).
-        epochs: maximum passes over the training impressions.
-        learning_rate: Adam step size.
-        reg: L2 weight decay on the network parameters (Adam ``weight_decay``).
-        batch_size: impressions per gradient step.
-        patience: epochs without a better validation skill before stopping (best state restored).
-        eval_every: epochs between validation evaluations.
         loss_weighting: how task losses are combined: ``equal``, ``uncertainty`` (Kendall et al.
             2018), ``dwa`` (Liu et al. 2019), ``gradnorm`` (Chen et al. 2018, alpha 1.5, last shared
             layer), ``pcgrad`` (Yu et al. 2020); see :mod:`methods._mtl_balance`.
-        device: ``auto`` (cuda if available, else cpu), ``cpu`` or ``cuda``.
-        num_threads: torch intra-op threads during fit/predict; 0 keeps torch's default. Default 1:
-            these small networks gain little from intra-op threads, and on shared cores extra
-            threads spin (measured: one ML-100K fit 6.5 s with 1 thread, 57 s with 2 under load 4).
     """
 
     embedding_size: int = 16
@@ -85,9 +80,7 @@ class MTLConfig(Config):
     reg: float = 1e-6
     batch_size: int = 2048
     patience: int = 3
-    eval_every: int = 1
     loss_weighting: Literal["equal", "uncertainty", "dwa", "gradnorm", "pcgrad"] = "equal"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
     num_threads: int = 1
 
     search_space: ClassVar = {
@@ -98,7 +91,7 @@ class MTLConfig(Config):
     }
 
     def __post_init__(self) -> None:
-        T.check_common(self)
+        super().__post_init__()
         for name in ("hidden_sizes", "tower_sizes"):
             if any(h < 1 for h in getattr(self, name)):
                 raise ValueError(f"{name} must list positive widths, got {list(getattr(self, name))}")

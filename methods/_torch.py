@@ -1,4 +1,10 @@
-"""Shared torch plumbing for the neural top-N methods (``mf``, ``multvae``, ``lightgcn``).
+"""Shared torch plumbing of every torch method (top-N, multi-task and cross-domain).
+
+* :class:`TorchConfig` / :class:`FactorConfig` — the config base every torch method's config extends
+  (device, threads, epochs, batch size, learning rate, regularisation, early stopping), with
+  per-method defaults redeclared by the subclasses;
+* :class:`Factors`, :func:`bpr_mf_loss`, :func:`l2` — the user/item embedding tables and the BPR
+  step of matrix factorisation shared by ``mf`` and the cross-domain MF family;
 
 * :func:`resolve_device` — the ``device: auto|cpu|cuda`` config option (auto = cuda when available);
 * :func:`make_generator` — a :class:`torch.Generator` seeded from the run's numpy ``rng``: the only
@@ -19,6 +25,7 @@ import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -26,14 +33,20 @@ import torch
 from bench import progress
 from bench.errors import ConfigError, MethodError
 from bench.interactions import Interactions
+from bench.methods import Categorical, Config, FloatRange
 
 __all__ = [
+    "FactorConfig",
+    "Factors",
     "ScoreFn",
+    "TorchConfig",
     "TrainingLog",
     "bpr_loss",
+    "bpr_mf_loss",
     "check_common",
     "dot_scores",
     "interaction_tensors",
+    "l2",
     "make_generator",
     "num_threads",
     "resolve_device",
@@ -79,8 +92,62 @@ def num_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def check_common(config: object) -> None:
-    """Range checks for the fields every torch method config shares (raised as ``ValueError``, which
+@dataclass(frozen=True, kw_only=True)
+class TorchConfig(Config):
+    """Fields every torch method shares; a method's config subclasses this and redeclares a field
+    only to give it its own default.
+
+    Attributes:
+        embedding_size: dimension of the learned embeddings.
+        epochs: maximum number of passes over the training data.
+        learning_rate: Adam step size.
+        reg: L2 weight (its exact form is the method's, documented there).
+        batch_size: training examples per gradient step.
+        patience: evaluations on ``valid`` without improvement before stopping early (the best
+            state is restored, :func:`train_epochs`).
+        eval_every: epochs between evaluations on ``valid``.
+        device: ``auto`` (cuda if available, else cpu), ``cpu`` or ``cuda``.
+        num_threads: torch intra-op threads during fit and scoring; 0 keeps torch's default.
+    """
+
+    embedding_size: int = 64
+    epochs: int = 200
+    learning_rate: float = 1e-3
+    reg: float = 1e-4
+    batch_size: int = 1024
+    patience: int = 10
+    eval_every: int = 1
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_threads: int = 0
+
+    search_space: ClassVar = {
+        "embedding_size": Categorical((32, 64, 128)),
+        "learning_rate": FloatRange(1e-4, 1e-1, log=True),
+        "reg": FloatRange(1e-6, 1e-2, log=True),
+    }
+
+    def __post_init__(self) -> None:
+        check_common(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FactorConfig(TorchConfig):
+    """A :class:`TorchConfig` whose embeddings are :class:`Factors` tables.
+
+    Attributes:
+        init_std: standard deviation of their normal initialisation.
+    """
+
+    init_std: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.init_std > 0:
+            raise ValueError(f"init_std must be > 0, got {self.init_std}")
+
+
+def check_common(config: TorchConfig) -> None:
+    """Range checks of the :class:`TorchConfig` fields (raised as ``ValueError``, which
     :meth:`bench.methods.Config.from_params` reports as a ``ConfigError`` naming the method)."""
     for name in ("embedding_size", "epochs", "batch_size", "patience", "eval_every"):
         value = getattr(config, name)
@@ -150,20 +217,36 @@ def sample_negatives(
             break
         neg[todo] = torch.randint(n_items, todo.shape, generator=generator, device=users.device)
     return neg
-    for _ in range(rounds):
-        cand = users * n_items + neg
-        pos = torch.searchsorted(keys, cand).clamp_(max=keys.numel() - 1)
-        hit = keys[pos] == cand
-        n_hit = int(hit.sum())
-        if n_hit == 0:
-            break
-        neg[hit] = torch.randint(n_items, (n_hit,), generator=generator, device=users.device)
-    return neg
 
 
 def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     """Mean of ``-log sigmoid(x_ui - x_uj)`` (Rendle et al., 2009), computed stably."""
     return torch.nn.functional.softplus(neg - pos).mean()
+
+
+def l2(reg: float, batch: int, *tensors: torch.Tensor) -> torch.Tensor:
+    """``reg * 0.5 * sum of squares / batch`` of the batch's embeddings (the LightGCN reference
+    regulariser, so ``reg`` means the same for every method that uses it)."""
+    return reg * 0.5 * sum(t.square().sum() for t in tensors) / max(batch, 1)
+
+
+def bpr_mf_loss(pu: torch.Tensor, qi: torch.Tensor, qj: torch.Tensor, reg: float) -> torch.Tensor:
+    """The BPR step of matrix factorisation: :func:`bpr_loss` of ``pu . qi`` over ``pu . qj`` plus
+    :func:`l2` on the batch's user, positive and negative item factors (``mf``, and the CDR MF
+    family: ``target_only``, ``pooled``, ``finetune``, ``cmf``, ``emcdr``/``ptupcdr`` pre-training)."""
+    return bpr_loss((pu * qi).sum(1), (pu * qj).sum(1)) + l2(reg, pu.shape[0], pu, qi, qj)
+
+
+class Factors(torch.nn.Module):
+    """User and item embedding tables (``user``, ``item``), normally initialised from ``generator``
+    (users first, then items)."""
+
+    def __init__(self, n_users: int, n_items: int, dim: int, std: float, device, generator):
+        super().__init__()
+        self.user = torch.nn.Parameter(torch.empty(n_users, dim, device=device))
+        self.item = torch.nn.Parameter(torch.empty(n_items, dim, device=device))
+        torch.nn.init.normal_(self.user, std=std, generator=generator)
+        torch.nn.init.normal_(self.item, std=std, generator=generator)
 
 
 # ----------------------------------------------------------------------------- early stopping

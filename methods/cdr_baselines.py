@@ -24,7 +24,6 @@ from methods._cdr import (
     has_rows,
     holdout,
     joint_steps,
-    l2,
     rows,
     run_steps,
     single_domain_validation,
@@ -113,7 +112,7 @@ class Pooled(DotScorer):
             def loss_fn(idx: torch.Tensor) -> torch.Tensor:
                 u, i, j = pairs.batch(idx, gen)
                 pu, qi, qj = rows(model.user, u), rows(model.item, i), rows(model.item, j)
-                return T.bpr_loss((pu * qi).sum(1), (pu * qj).sum(1)) + l2(cfg.reg, idx.numel(), pu, qi, qj)
+                return T.bpr_mf_loss(pu, qi, qj, cfg.reg)
 
             def run_epoch(epoch: int) -> float:
                 return run_steps(joint_steps([pairs.n], cfg.batch_size, gen, device), loss_fn, opt)
@@ -217,7 +216,7 @@ class CMF(DotScorer):
                     return torch.zeros((), device=device)
                 u, i, j = pairs.batch(idx, gen)
                 pu, qi, qj = rows(model.user, u), rows(model.item, i + offset), rows(model.item, j + offset)
-                return T.bpr_loss((pu * qi).sum(1), (pu * qj).sum(1)) + l2(cfg.reg, idx.numel(), pu, qi, qj)
+                return T.bpr_mf_loss(pu, qi, qj, cfg.reg)
 
             def loss_fn(idx_t: torch.Tensor, idx_s: torch.Tensor) -> torch.Tensor:
                 return cfg.alpha * domain_loss(tgt, idx_t, n_s) + (1.0 - cfg.alpha) * domain_loss(src, idx_s, 0)

@@ -14,46 +14,32 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from bench.interactions import Interactions
-from bench.methods import Categorical, Config, FloatRange, IntRange, check_users, register
+from bench.methods import Categorical, FloatRange, IntRange, check_users, register
 from methods import _torch as T
 
 __all__ = ["LightGCN", "LightGCNConfig", "normalized_adjacency"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class LightGCNConfig(Config):
-    """Attributes:
-    embedding_size: dimension of the ego (layer-0) user and item embeddings.
-    n_layers: propagation layers K; the final embedding is the mean of layers 0..K.
-    epochs: maximum number of passes over the training pairs.
-    learning_rate: Adam step size.
-    reg: L2 weight on the batch's ego embeddings (user, positive and negative item).
-    batch_size: training pairs (each with one negative) per gradient step.
-    patience: evaluations on ``valid`` without improvement before stopping early.
-    eval_every: epochs between evaluations on ``valid`` (NDCG@10, full ranking).
-    init_std: standard deviation of the normal initialisation of the ego embeddings.
-    device: ``auto`` (cuda if available, else cpu), ``cpu`` or ``cuda``.
-    num_threads: torch intra-op threads during fit/score; 0 keeps torch's default.
+class LightGCNConfig(T.FactorConfig):
+    """The shared torch fields (:class:`methods._torch.TorchConfig`) and ``init_std`` of the ego
+    (layer-0) embeddings; ``reg`` is the L2 weight on the batch's ego embeddings (user, positive and
+    negative item), ``batch_size`` counts training pairs (each with one negative).
+
+    Attributes:
+        n_layers: propagation layers K; the final embedding is the mean of layers 0..K.
     """
 
-    embedding_size: int = 64
     n_layers: int = 3
     epochs: int = 400
-    learning_rate: float = 1e-3
-    reg: float = 1e-4
     batch_size: int = 2048
-    patience: int = 10
-    eval_every: int = 1
-    init_std: float = 0.1
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int = 0
 
     search_space: ClassVar = {
         "embedding_size": Categorical((32, 64, 128)),
@@ -63,11 +49,9 @@ class LightGCNConfig(Config):
     }
 
     def __post_init__(self) -> None:
-        T.check_common(self)
+        super().__post_init__()
         if self.n_layers < 0:
             raise ValueError(f"n_layers must be >= 0, got {self.n_layers}")
-        if not self.init_std > 0:
-            raise ValueError(f"init_std must be > 0, got {self.init_std}")
 
 
 def normalized_adjacency(matrix: sp.spmatrix) -> sp.csr_matrix:
@@ -136,9 +120,11 @@ class LightGCN:
         item_factors_: ``(n_items, embedding_size)`` float32 final item embeddings.
         training_log_: :class:`methods._torch.TrainingLog` (epochs run, losses, validation scores).
 
-    Users (items) with no training interaction have no edges: every propagated layer is zero for them,
-    so their final embedding is their random initial ego embedding / (K + 1) (never updated — they are
-    in no batch); their scores are finite but arbitrary.
+    Users with no training interaction have no edges: every propagated layer is zero for them, so
+    their final embedding is their random initial ego embedding / (K + 1), never updated (they are in
+    no batch); their scores are finite but arbitrary. Items without training interactions have no
+    edges either, but they ARE updated: negatives are drawn uniformly from all items, so such an
+    item's ego embedding receives the BPR gradient (and the regulariser) whenever it is drawn.
     """
 
     def __init__(self, config: LightGCNConfig):

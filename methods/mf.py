@@ -11,63 +11,22 @@ for ``mf`` and ``lightgcn``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 
 from bench.interactions import Interactions
-from bench.methods import Categorical, Config, FloatRange, check_users, register
+from bench.methods import check_users, register
 from methods import _torch as T
 
 __all__ = ["MF", "MFConfig"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class MFConfig(Config):
-    """Attributes:
-    embedding_size: dimension of user and item factors.
-    epochs: maximum number of passes over the training pairs.
-    learning_rate: Adam step size.
-    reg: L2 weight on the batch's user, positive and negative item factors.
-    batch_size: training pairs (each with one negative) per gradient step.
-    patience: evaluations on ``valid`` without improvement before stopping early.
-    eval_every: epochs between evaluations on ``valid`` (NDCG@10, full ranking).
-    init_std: standard deviation of the normal initialisation of the factors.
-    device: ``auto`` (cuda if available, else cpu), ``cpu`` or ``cuda``.
-    num_threads: torch intra-op threads during fit/score; 0 keeps torch's default.
-    """
-
-    embedding_size: int = 64
-    epochs: int = 200
-    learning_rate: float = 1e-3
-    reg: float = 1e-4
-    batch_size: int = 1024
-    patience: int = 10
-    eval_every: int = 1
-    init_std: float = 0.1
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int = 0
-
-    search_space: ClassVar = {
-        "embedding_size": Categorical((32, 64, 128)),
-        "learning_rate": FloatRange(1e-4, 1e-1, log=True),
-        "reg": FloatRange(1e-6, 1e-2, log=True),
-    }
-
-    def __post_init__(self) -> None:
-        T.check_common(self)
-        if not self.init_std > 0:
-            raise ValueError(f"init_std must be > 0, got {self.init_std}")
-
-
-class _Factors(torch.nn.Module):
-    def __init__(self, n_users: int, n_items: int, dim: int, std: float, device, generator):
-        super().__init__()
-        self.user = torch.nn.Parameter(torch.empty(n_users, dim, device=device))
-        self.item = torch.nn.Parameter(torch.empty(n_items, dim, device=device))
-        torch.nn.init.normal_(self.user, std=std, generator=generator)
-        torch.nn.init.normal_(self.item, std=std, generator=generator)
+class MFConfig(T.FactorConfig):
+    """The shared torch fields (:class:`methods._torch.TorchConfig`) and ``init_std``; ``reg`` is the
+    L2 weight on the batch's user, positive and negative item factors, ``batch_size`` counts training
+    pairs (each with one negative), evaluation on ``valid`` is NDCG@10 with full ranking."""
 
 
 @register("mf", config=MFConfig, scenarios=("topn",))
@@ -79,8 +38,10 @@ class MF:
         item_factors_: ``(n_items, embedding_size)`` float32 array.
         training_log_: :class:`methods._torch.TrainingLog` (epochs run, losses, validation scores).
 
-    Users (items) with no training interaction keep their random initial factors (they never enter a
-    batch, and the regulariser only acts on the batch), so their scores are finite but arbitrary.
+    Users with no training interaction keep their random initial factors (they never enter a batch,
+    and the regulariser only acts on the batch), so their scores are finite but arbitrary. Items
+    without training interactions are still updated: negatives are drawn uniformly from ALL items,
+    so they are pushed down as sampled negatives (and regularised when drawn).
     """
 
     def __init__(self, config: MFConfig):
@@ -95,7 +56,7 @@ class MF:
         n_users, n_items = data.n_users, data.n_items
         with T.num_threads(cfg.num_threads):
             users, items, keys = T.interaction_tensors(data, device)
-            model = _Factors(n_users, n_items, cfg.embedding_size, cfg.init_std, device, gen)
+            model = T.Factors(n_users, n_items, cfg.embedding_size, cfg.init_std, device, gen)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
             n = users.numel()
 
@@ -107,10 +68,8 @@ class MF:
                     u, i = users[idx], items[idx]
                     j = T.sample_negatives(u, keys, n_items, gen)
                     b = idx.numel()
-                    pu, q = model.user[u], model.item[torch.cat([i, j])]
-                    qi, qj = q[:b], q[b:]
-                    loss = T.bpr_loss((pu * qi).sum(1), (pu * qj).sum(1))
-                    loss = loss + cfg.reg * 0.5 * (pu.square().sum() + q.square().sum()) / b
+                    pu, q = model.user[u], model.item[torch.cat([i, j])]  # one gather of both items
+                    loss = T.bpr_mf_loss(pu, q[:b], q[b:], cfg.reg)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 
 from bench.methods import register
 from methods._mtl_torch import FeatureEncoder, MTLConfig, MTLNet, TorchMTL, tower

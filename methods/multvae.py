@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,30 +20,25 @@ import torch
 import torch.nn.functional as F
 
 from bench.interactions import Interactions
-from bench.methods import Categorical, Config, FloatRange, check_users, register
+from bench.methods import Categorical, FloatRange, check_users, register
 from methods import _torch as T
 
 __all__ = ["MultVAE", "MultVAEConfig", "kl_weight"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class MultVAEConfig(Config):
-    """Attributes:
-    embedding_size: dimension of the latent code z (the paper's 200).
-    hidden_size: width of the single hidden tanh layer of encoder and decoder (the paper's 600).
-    dropout: dropout probability on the normalised input row during training.
-    beta_max: cap of the KL weight beta (the paper's anneal cap 0.2).
-    total_anneal_steps: gradient steps over which beta grows linearly from 0 to 1 (capped at
-        ``beta_max``), as in the reference code.
-    epochs: maximum number of passes over the users with training interactions.
-    learning_rate: Adam step size.
-    reg: L2 weight on the weight matrices (not biases): loss += reg * sum ||W||^2 (the reference
-        code's ``lam``; 0 there).
-    batch_size: users per gradient step.
-    patience: evaluations on ``valid`` without improvement before stopping early.
-    eval_every: epochs between evaluations on ``valid`` (NDCG@10, full ranking).
-    device: ``auto`` (cuda if available, else cpu), ``cpu`` or ``cuda``.
-    num_threads: torch intra-op threads during fit/score; 0 keeps torch's default.
+class MultVAEConfig(T.TorchConfig):
+    """The shared torch fields (:class:`methods._torch.TorchConfig`); ``embedding_size`` is the
+    dimension of the latent code z (the paper's 200), ``reg`` the L2 weight on the weight matrices
+    (not biases): loss += reg * sum ||W||^2 (the reference code's ``lam``; 0 there), ``batch_size``
+    counts users, ``epochs`` passes over the users with training interactions.
+
+    Attributes:
+        hidden_size: width of the single hidden tanh layer of encoder and decoder (the paper's 600).
+        dropout: dropout probability on the normalised input row during training.
+        beta_max: cap of the KL weight beta (the paper's anneal cap 0.2).
+        total_anneal_steps: gradient steps over which beta grows linearly from 0 to 1 (capped at
+            ``beta_max``), as in the reference code.
     """
 
     embedding_size: int = 200
@@ -51,14 +46,8 @@ class MultVAEConfig(Config):
     dropout: float = 0.5
     beta_max: float = 0.2
     total_anneal_steps: int = 200_000
-    epochs: int = 200
-    learning_rate: float = 1e-3
     reg: float = 0.0
     batch_size: int = 500
-    patience: int = 10
-    eval_every: int = 1
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    num_threads: int = 0
 
     search_space: ClassVar = {
         "embedding_size": Categorical((64, 128, 200)),
@@ -69,7 +58,7 @@ class MultVAEConfig(Config):
     }
 
     def __post_init__(self) -> None:
-        T.check_common(self)
+        super().__post_init__()
         if self.hidden_size < 1:
             raise ValueError(f"hidden_size must be >= 1, got {self.hidden_size}")
         if not 0.0 <= self.dropout < 1.0:

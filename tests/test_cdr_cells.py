@@ -16,7 +16,7 @@ from bench.cdr import CDRData, target_part
 from bench.cells import runner
 from bench.cells.cdr import run_cdr
 from bench.config import CDRColdScenario, CDRWarmScenario, Evaluation, load_params
-from bench.methods import Config, MethodSpec
+from bench.methods import Config
 from bench.run import run_cell
 from bench.splits.build import build_split
 from bench.splits.cdr import split_cdr_cold, split_cdr_warm
