@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ import pandas as pd
 from bench.errors import DataError
 from bench.splits.types import Split
 
-__all__ = ["BINARY_TASKS", "TASKS", "MTLData", "MTLVocab", "mtl_data", "mtl_vocab"]
+__all__ = ["BINARY_TASKS", "TASKS", "MTLData", "MTLVocab", "check_fit_data", "mtl_data", "mtl_vocab"]
 
 #: every task of the mtl scenario, in a fixed order
 TASKS = ("click", "like", "ctcvr", "rating")
@@ -180,3 +181,17 @@ def mtl_data(split: Split, part: str, vocab: MTLVocab | None = None) -> MTLData:
         labels=labels,
         masks=masks,
     )
+
+
+def check_fit_data(data: Any, method: str) -> None:
+    """What every MTL method's ``fit`` checks first: ``data`` is :class:`MTLData` with labels for
+    every task of :data:`TASKS` (a public helper of the ``mtl`` method protocol)."""
+    from bench.errors import MethodError
+
+    if not isinstance(data, MTLData):
+        raise MethodError(
+            f"{method}: fit() expects bench.multitask.MTLData (an mtl scenario), got {type(data).__name__}"
+        )
+    missing = [t for t in TASKS if t not in data.labels]
+    if missing:
+        raise MethodError(f"{method}: training data lacks labels for task(s) {missing}")

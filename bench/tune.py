@@ -61,7 +61,7 @@ from bench.errors import ConfigError, DataError, MethodError
 from bench.fitting import fit_method
 from bench.interactions import Interactions
 from bench.methods import Categorical, Config, Distribution, FloatRange, IntRange
-from bench.splits.types import sha256_file
+from bench.splits.types import read_manifest, verified
 
 __all__ = [
     "PRUNER_STARTUP_TRIALS",
@@ -105,28 +105,14 @@ def read_train_valid(folder: Path) -> TrainValid:
         DataError: no manifest, a missing part, or a part modified after the split was built.
     """
     folder = Path(folder)
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.exists():
-        raise DataError(
-            f"{folder}: no manifest.json; run `dvc repro split@{folder.name}` to build the split"
-        )
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(folder)
     n_users, n_items = int(manifest["n_users"]), int(manifest["n_items"])
-    parts = {}
-    for part in TUNED_PARTS:
-        path = folder / f"{part}.parquet"
-        expected = manifest.get("sha256", {}).get(path.name)
-        if expected is None or not path.exists():
-            raise DataError(
-                f"{path}: missing from the split; rebuild it with `dvc repro -f split@{folder.name}`"
-            )
-        actual = sha256_file(path)
-        if actual != expected:
-            raise DataError(
-                f"{path}: sha256 {actual} does not match the manifest ({expected}); the split was "
-                f"modified after it was built. Rebuild it with `dvc repro -f split@{folder.name}`"
-            )
-        parts[part] = Interactions.from_frame(pd.read_parquet(path), n_users, n_items)
+    parts = {
+        part: Interactions.from_frame(
+            pd.read_parquet(verified(folder, manifest, f"{part}.parquet")), n_users, n_items
+        )
+        for part in TUNED_PARTS
+    }
     return TrainValid(
         name=str(manifest.get("name", folder.name)), n_users=n_users, n_items=n_items, **parts
     )

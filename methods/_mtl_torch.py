@@ -28,9 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from bench.errors import MethodError
 from bench.methods import Categorical, FloatRange
-from bench.multitask import BINARY_TASKS, TASKS, MTLData
+from bench.multitask import BINARY_TASKS, TASKS, MTLData, check_fit_data
 from methods import _torch as T
 from methods._mtl_balance import BALANCERS, LossBalancer
 
@@ -45,6 +44,7 @@ __all__ = [
     "linear",
     "mix",
     "mlp",
+    "predict_tasks",
     "task_losses",
     "tower",
 ]
@@ -269,7 +269,7 @@ class TorchMTL:
 
     # fit / predict ------------------------------------------------------------------------------
     def fit(self, data: MTLData, *, rng: np.random.Generator, valid: MTLData | None = None) -> TorchMTL:
-        _check_fit_data(data, self.method_name)
+        check_fit_data(data, self.method_name)
         device = T.resolve_device(self.config.device)
         gen = T.make_generator(rng, device)
         with T.num_threads(self.config.num_threads):
@@ -282,7 +282,7 @@ class TorchMTL:
         net = self.net_
         device = next(net.buffers()).device
         with T.num_threads(self.config.num_threads):
-            return _predict(net, data, device)
+            return predict_tasks(net, data, device)
 
     # training loop (shared with single_task) --------------------------------------------------
     def _train(
@@ -348,7 +348,9 @@ class TorchMTL:
         return net, log, balancer.weights().cpu().tolist()
 
 
-def _predict(net: MTLNet, data: MTLData, device: torch.device, tasks: Sequence[str] = TASKS) -> dict[str, np.ndarray]:
+def predict_tasks(net: MTLNet, data: MTLData, device: torch.device, tasks: Sequence[str] = TASKS) -> dict[str, np.ndarray]:
+    """``net``'s predictions of ``tasks`` for every impression of ``data`` (features only), in
+    batches of :data:`PREDICT_BATCH`, as float64 arrays."""
     feats = batch_tensors(data.features_only(), device)
     chunks: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
     net.eval()
@@ -373,18 +375,8 @@ def _validation_skill(net: MTLNet, train: MTLData, valid: MTLData, device: torch
     base_losses = task_losses(base, batch, tasks).clamp_min(1e-12)
 
     def evaluate() -> float:
-        pred = _predict(net, valid, device, tasks)
+        pred = predict_tasks(net, valid, device, tasks)
         out = {t: torch.as_tensor(pred[t], dtype=torch.float32, device=device) for t in tasks}
         return float((1.0 - task_losses(out, batch, tasks) / base_losses).mean())
 
     return evaluate
-
-
-def _check_fit_data(data: MTLData, method: str) -> None:
-    if not isinstance(data, MTLData):
-        raise MethodError(
-            f"{method}: fit() expects bench.multitask.MTLData (an mtl scenario), got {type(data).__name__}"
-        )
-    missing = [t for t in TASKS if t not in data.labels]
-    if missing:
-        raise MethodError(f"{method}: training data lacks labels for task(s) {missing}")

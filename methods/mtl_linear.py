@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from bench.methods import Categorical, Config, register
 from bench.multitask import MTLData
-from methods._mtl_torch import _check_fit_data
+from bench.multitask import check_fit_data
 
 __all__ = ["MultiOutputLinear", "MultiOutputLinearConfig", "design_matrix"]
 
@@ -79,7 +79,7 @@ class MultiOutputLinear:
         from sklearn.linear_model import LinearRegression
         from sklearn.multioutput import MultiOutputRegressor
 
-        _check_fit_data(data, "multioutput_linear")
+        check_fit_data(data, "multioutput_linear")
         X = design_matrix(data)
         models = {}
         for group in GROUPS:

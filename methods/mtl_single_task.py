@@ -18,7 +18,8 @@ import torch
 from bench.methods import register
 from bench.multitask import TASKS, MTLData
 from methods import _torch as T
-from methods._mtl_torch import MTLConfig, TorchMTL, _check_fit_data, _predict
+from bench.multitask import check_fit_data
+from methods._mtl_torch import MTLConfig, TorchMTL, predict_tasks
 from methods.mtl_shared_bottom import SharedBottomNet
 
 __all__ = ["SingleTask", "SingleTaskConfig"]
@@ -39,7 +40,7 @@ class SingleTask(TorchMTL):
     """
 
     def fit(self, data: MTLData, *, rng: np.random.Generator, valid: MTLData | None = None) -> SingleTask:
-        _check_fit_data(data, self.method_name)
+        check_fit_data(data, self.method_name)
         device = T.resolve_device(self.config.device)
         gen = T.make_generator(rng, device)
         nets, logs = {}, {}
@@ -57,6 +58,6 @@ class SingleTask(TorchMTL):
     def predict(self, data: MTLData) -> dict[str, np.ndarray]:
         with T.num_threads(self.config.num_threads):
             return {
-                t: _predict(net, data, next(net.buffers()).device, (t,))[t]
+                t: predict_tasks(net, data, next(net.buffers()).device, (t,))[t]
                 for t, net in self.nets_.items()
             }

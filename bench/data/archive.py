@@ -10,7 +10,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from bench.data.atomic import atomic_writer
+from bench.atomic import atomic_writer
 from bench.data.checksums import Digest, Hasher
 from bench.errors import FetchError
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.data.atomic import atomic_writer
+from bench.atomic import atomic_writer
 from bench.errors import ConfigError
 
 __all__ = ["ChecksumLock", "Digest", "Hasher", "file_digest"]

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bench.data.readers import RawRows, to_float, to_int
-from bench.data.sources import RatingScale
+from bench.data.tables import RatingScale
 
 __all__ = ["REASONS", "FileCounts", "dedupe", "dense_codes", "kcore", "validate_rows"]
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from bench.data.archive import extract_member
-from bench.data.atomic import atomic_writer, temp_dir
+from bench.atomic import atomic_writer, temp_dir
 from bench.data.checksums import ChecksumLock, Digest, Hasher, file_digest
 from bench.data.sources import DatasetSource, FileSpec, load_sources
 from bench.errors import FetchError

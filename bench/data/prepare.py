@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from bench.data.atomic import temp_dir
+from bench.atomic import temp_dir
 from bench.data.checksums import ChecksumLock, file_digest
 from bench.data.clean import REASONS, FileCounts, dedupe, dense_codes, kcore
 from bench.data.parsers import PARSERS, SPLITS, ParsedData

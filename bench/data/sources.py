@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from bench.data.tables import RatingScale
 from bench.errors import ConfigError
 
 __all__ = [
@@ -44,15 +45,6 @@ _TEMPLATE_ONLY_KEYS = {"template", "category", "sha256", "bytes"}
 _FILE_KEYS = {"name", "sha256", "bytes", "url", "member", "git_blob"}
 _ARCHIVE_KEYS = {"name", "url", "sha256", "bytes", "prefix"}
 _EXPECTED_KEYS = {"interactions", "users", "items"}
-
-
-@dataclass(frozen=True)
-class RatingScale:
-    """Valid explicit ratings: ``min <= r <= max`` and ``(r - min)`` a multiple of ``step``."""
-
-    min: float
-    max: float
-    step: float | None = None
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,19 @@ import pandas as pd
 
 from bench.errors import DataError
 
-__all__ = ["INTERACTION_COLUMNS", "PreparedDataset"]
+__all__ = ["INTERACTION_COLUMNS", "PreparedDataset", "RatingScale"]
 
 INTERACTION_COLUMNS = ("user", "item", "rating", "timestamp", "domain")
+
+
+@dataclass(frozen=True)
+class RatingScale:
+    """Valid explicit ratings: ``min <= r <= max`` and ``(r - min)`` a multiple of ``step`` (declared
+    per dataset in ``datasets/sources.yaml``, enforced by :mod:`bench.data.clean`)."""
+
+    min: float
+    max: float
+    step: float | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -36,40 +36,21 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def gauc(groups: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:
-    """Group AUC (Zhou et al., 2018, DIN): per-group (usually per-user) AUC averaged with weights
-    equal to the group's number of samples; groups with a single class are skipped. NaN if none is
-    left.
+    """Group AUC (Zhou et al., 2018, DIN): per-group (usually per-user) AUC
+    (:func:`bench.metrics.grouped.group_auc`) averaged with weights equal to the group's number of
+    samples; groups with a single class are skipped. NaN if none is left."""
+    from bench.metrics.grouped import group_auc
 
-    Vectorised: mid-ranks within each group come from one sort by ``(group, score)``.
-    """
     y, s = _binary(labels, scores)
     g = np.asarray(groups).ravel()
     if g.shape != y.shape:
         raise ValueError(f"groups must have the same length as labels, got {g.size} and {y.size}")
-    _, g = np.unique(g, return_inverse=True)
-    order = np.lexsort((s, g))
-    gs, ss, ys = g[order], s[order], y[order]
-    n = gs.size
-    # runs of equal (group, score) get their mean within-group position (mid-rank, 1-based)
-    new_run = np.ones(n, dtype=bool)
-    new_run[1:] = (gs[1:] != gs[:-1]) | (ss[1:] != ss[:-1])
-    run_id = np.cumsum(new_run) - 1
-    group_start = np.zeros(n, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]])
-    group_start[starts] = starts
-    group_start = np.maximum.accumulate(group_start)
-    pos = np.arange(n) - group_start + 1.0
-    mid = (np.bincount(run_id, weights=pos) / np.bincount(run_id))[run_id]
-    n_groups = int(gs.max()) + 1 if n else 0
-    size = np.bincount(gs, minlength=n_groups).astype(np.float64)
-    n_pos = np.bincount(gs, weights=ys, minlength=n_groups)
-    n_neg = size - n_pos
-    rank_sum = np.bincount(gs, weights=np.where(ys, mid, 0.0), minlength=n_groups)
-    ok = (n_pos > 0) & (n_neg > 0)
+    _, per_group = group_auc(g, y, s)
+    size = np.unique(g, return_counts=True)[1].astype(np.float64)
+    ok = np.isfinite(per_group)
     if not ok.any():
         return float("nan")
-    per_group = (rank_sum[ok] - n_pos[ok] * (n_pos[ok] + 1) / 2) / (n_pos[ok] * n_neg[ok])
-    return float(np.average(per_group, weights=size[ok]))
+    return float(np.average(per_group[ok], weights=size[ok]))
 
 
 def logloss(labels: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> float:

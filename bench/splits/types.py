@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.atomic import write_text
 from bench.errors import DataError
 from bench.interactions import Interactions
 
-__all__ = ["PARTS", "Split", "sha256_file"]
+__all__ = ["PARTS", "Split", "read_manifest", "sha256_file", "verified"]
 
 PARTS = ("train", "valid", "test")
 
@@ -89,28 +88,17 @@ class Split:
             "sha256": files,
             "meta": self.meta,
         }
-        _atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        write_text(folder / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         return manifest
 
     @classmethod
     def read(cls, folder: Path, *, verify: bool = True) -> Split:
         """Read a split folder, verifying every file against the manifest's sha256."""
         folder = Path(folder)
-        manifest_path = folder / "manifest.json"
-        if not manifest_path.exists():
-            raise DataError(
-                f"{folder}: no manifest.json; run `dvc repro split@{folder.name}` to build the split"
-            )
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_manifest(folder)
         if verify:
-            for fname, expected in manifest["sha256"].items():
-                actual = sha256_file(folder / fname)
-                if actual != expected:
-                    raise DataError(
-                        f"{folder / fname}: sha256 {actual} does not match the manifest ({expected}); "
-                        f"the split was modified after it was built. Rebuild it with "
-                        f"`dvc repro -f split@{folder.name}`"
-                    )
+            for fname in manifest["sha256"]:
+                verified(folder, manifest, fname)
         parts = {part: pd.read_parquet(folder / f"{part}.parquet") for part in PARTS}
         side = {
             fname[len("side_") : -len(".parquet")]: pd.read_parquet(folder / fname)
@@ -127,12 +115,28 @@ class Split:
         )
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """A split folder's ``manifest.json``; a :class:`DataError` says how to build a missing one."""
+    path = Path(folder) / "manifest.json"
+    if not path.exists():
+        raise DataError(
+            f"{folder}: no manifest.json; run `dvc repro split@{Path(folder).name}` to build the split"
+        )
+    return json.loads(path.read_text())
+
+
+def verified(folder: Path, manifest: dict[str, Any], fname: str) -> Path:
+    """``folder / fname`` after checking it exists and matches the manifest's sha256 (the one place
+    a split file is verified: :meth:`Split.read` and the tuner, which reads train and valid only)."""
+    path = Path(folder) / fname
+    expected = manifest.get("sha256", {}).get(fname)
+    rebuild = f"`dvc repro -f split@{Path(folder).name}`"
+    if expected is None or not path.exists():
+        raise DataError(f"{path}: missing from the split; rebuild it with {rebuild}")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise DataError(
+            f"{path}: sha256 {actual} does not match the manifest ({expected}); the split was "
+            f"modified after it was built. Rebuild it with {rebuild}"
+        )
+    return path
