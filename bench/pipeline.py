@@ -43,6 +43,7 @@ FIXED = """\
         - datasets/raw/${key}
         - datasets/sources.yaml
         - bench/data
+        - bench/atomic.py
         - bench/config.py
       params:
         - datasets.${key}
@@ -56,6 +57,7 @@ FIXED = """\
       deps:
         - datasets/prepared/${item.dataset}
         - bench/splits
+        - bench/atomic.py
         - bench/config.py
         - bench/kinds.py
         - bench/data/tables.py

@@ -343,7 +343,7 @@ def _objective(
 ):
     import optuna
 
-    from bench.evaluate import validation_score
+    from bench.evaluate.ranking import validation_score
 
     metric, k = tuning.metric_and_k()
 

@@ -296,7 +296,7 @@ def validation_evaluator(
     exclude, truth = train.matrix.tocsr(), valid.matrix.tocsr()
 
     def evaluate() -> float:
-        from bench.evaluate import validation_score  # imported late: the harness module is optional here
+        from bench.evaluate.ranking import validation_score  # imported late: the harness module is optional here
 
         return float(
             validation_score(

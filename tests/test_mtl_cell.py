@@ -10,7 +10,7 @@ import pytest
 import yaml
 from sklearn.metrics import roc_auc_score
 
-from bench.cells.mtl import check_predictions, evaluate_mtl
+from bench.evaluate import check_predictions, evaluate_mtl
 from bench.config import load_params
 from bench.errors import MethodError
 from bench.metrics.classification import gauc

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from bench import methods
-from bench.cells.mtl import check_predictions
+from bench.evaluate import check_predictions
 from bench.errors import ConfigError
 from bench.multitask import BINARY_TASKS, TASKS
 from methods._mtl_balance import BALANCERS

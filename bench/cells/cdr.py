@@ -27,8 +27,9 @@ import pandas as pd
 from bench.cdr import CDRData, target_part, to_local
 from bench.cells import CellResult
 from bench.config import Evaluation
-from bench.errors import MethodError
-from bench.evaluate import evaluate_sampled, evaluate_topn
+from bench.evaluate.ranking import evaluate_topn
+from bench.evaluate.regression import RATING_READOUT, has_ratings, rating_readout
+from bench.evaluate.sampled import evaluate_sampled
 from bench.fitting import fit_method
 
 __all__ = ["PROTOCOL", "SAMPLED_METRICS", "run_cdr"]
@@ -39,7 +40,6 @@ PROTOCOL = (
     "test pairs"
 )
 SAMPLED_METRICS = ("hr", "ndcg", "mrr")
-RATING_READOUT = "affine read-out of scores fitted on validation pairs (least squares)"
 
 
 def run_cdr(model, split, evaluation: Evaluation, *, seed: int, method: str) -> CellResult:
@@ -95,8 +95,8 @@ def _evaluate(model, split, data, evaluation, method, users, exclude, truth, pop
         metrics.update(sampled_summary)
         extra["sampled"] = {"n_pairs": int(len(test_frame)), "n_negatives": n_neg, "ties": "pessimistic"}
 
-    if _has_ratings(test_frame) and _has_ratings(valid_frame):
-        rating_user, rating_summary, coef = _rating_readout(model, valid_frame, test_frame, evaluation)
+    if has_ratings(test_frame) and has_ratings(valid_frame):
+        rating_user, rating_summary, coef = rating_readout(model, valid_frame, test_frame, evaluation)
         per_user = per_user.merge(rating_user, on="user", how="left")
         metrics.update(rating_summary)
         extra["rating_readout"] = {"method": RATING_READOUT, "intercept": coef[0], "slope": coef[1]}
@@ -130,37 +130,3 @@ def _sampled(model, split, candidates: pd.DataFrame, evaluation: Evaluation, met
     summary = {c: float(pairs[c].mean()) for c in pairs.columns if c != "user"}
     by_user = pairs.groupby("user", sort=True).mean().reset_index()
     return by_user, summary, n - 1
-
-
-def _has_ratings(frame: pd.DataFrame) -> bool:
-    return len(frame) > 0 and "rating" in frame.columns and bool(np.isfinite(frame["rating"].to_numpy(float)).all())
-
-
-def _pair_scores(model, frame: pd.DataFrame, batch_size: int) -> np.ndarray:
-    """Scores of the frame's (user, local item) pairs, scoring each distinct user once."""
-    users = frame["user"].to_numpy(np.int64)
-    items = frame["item"].to_numpy(np.int64)
-    uniq, inverse = np.unique(users, return_inverse=True)
-    out = np.empty(len(frame), dtype=np.float64)
-    for start in range(0, uniq.size, batch_size):
-        batch = uniq[start : start + batch_size]
-        s = np.asarray(model.score(batch), dtype=np.float64)
-        sel = np.flatnonzero((inverse >= start) & (inverse < start + batch.size))
-        out[sel] = s[inverse[sel] - start, items[sel]]
-    if not np.isfinite(out).all():
-        raise MethodError("non-finite scores for rating read-out")
-    return out
-
-
-def _rating_readout(model, valid: pd.DataFrame, test: pd.DataFrame, evaluation: Evaluation):
-    sv = _pair_scores(model, valid, evaluation.batch_size)
-    rv = valid["rating"].to_numpy(np.float64)
-    design = np.column_stack([np.ones_like(sv), sv])
-    coef, *_ = np.linalg.lstsq(design, rv, rcond=None)
-    st = _pair_scores(model, test, evaluation.batch_size)
-    err = coef[0] + coef[1] * st - test["rating"].to_numpy(np.float64)
-    frame = pd.DataFrame({"user": test["user"].to_numpy(np.int64), "ae": np.abs(err), "se": err**2})
-    g = frame.groupby("user", sort=True).mean()
-    per_user = pd.DataFrame({"user": g.index.to_numpy(), "mae": g["ae"].to_numpy(), "rmse": np.sqrt(g["se"].to_numpy())})
-    summary = {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err**2).mean()))}
-    return per_user, summary, (float(coef[0]), float(coef[1]))

@@ -9,7 +9,7 @@ import numpy as np
 
 from bench.cells import CellResult
 from bench.config import Evaluation
-from bench.evaluate import evaluate_topn
+from bench.evaluate.ranking import evaluate_topn
 from bench.fitting import fit_method
 from bench.splits.types import Split
 

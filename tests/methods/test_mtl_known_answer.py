@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from bench import methods
-from bench.cells.mtl import evaluate_mtl
+from bench.evaluate import evaluate_mtl
 from bench.report.mtl import delta_m
 from tests.mtl_fixtures import synthetic_mtl
 
