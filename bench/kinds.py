@@ -11,7 +11,8 @@ as ``"module:attribute"`` strings that are imported only when needed:
 ``data``            the hand-off type a method's ``fit`` receives (documentation and contract)
 ``protocol``        the :class:`typing.Protocol` a method of this kind implements
 ``runner``          ``(model, split, evaluation, *, seed, method) -> CellResult``: one run cell
-``contract``        optional ``() -> (data, valid)``: tiny fit data for the generated contract suite
+``contract``        optional ``() -> ContractCase``: tiny fit data and how to read outputs, for the
+                    contract suite generated from this table (:mod:`bench.contract`)
 ``tunable``         whether the ``tune`` stage searches hyperparameters for it
 ``references``      the methods the report's paired tests may take as reference (the best of them);
                     ``None``: the best method of the scenario
@@ -94,7 +95,7 @@ KINDS: dict[str, Kind] = {
             data="bench.interactions:Interactions",
             protocol="bench.methods:TopNMethod",
             runner="bench.cells.topn:run_topn",
-            contract="bench.cells.topn:contract_data",
+            contract="bench.contract:topn_case",
             tunable=True,
         ),
         Kind(
@@ -105,7 +106,7 @@ KINDS: dict[str, Kind] = {
             data="bench.multitask:MTLData",
             protocol="bench.methods:MTLMethod",
             runner="bench.cells.mtl:run_mtl",
-            contract="bench.cells.mtl:contract_data",
+            contract="bench.contract:mtl_case",
             references=("single_task",),
             gains_over=("single_task",),
         ),
@@ -117,7 +118,7 @@ KINDS: dict[str, Kind] = {
             data="bench.cdr:CDRData",
             protocol="bench.methods:CDRMethod",
             runner="bench.cells.cdr:run_cdr",
-            contract="bench.cells.cdr:contract_data",
+            contract="bench.contract:cdr_case",
             references=("target_only", "pooled", "finetune"),
             gains_over=("target_only", "pooled"),
             section="cdr",
@@ -130,7 +131,7 @@ KINDS: dict[str, Kind] = {
             data="bench.cdr:CDRData",
             protocol="bench.methods:CDRMethod",
             runner="bench.cells.cdr:run_cdr",
-            contract="bench.cells.cdr:contract_data",
+            contract="bench.contract:cdr_case",
             references=("target_only", "pooled", "finetune"),
             gains_over=("target_only", "pooled"),
             section="cdr",

@@ -6,43 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.cdr import CDRData
+from bench.contract import cdr_data, latent_domains
 from bench.data.tables import PreparedDataset
-from bench.interactions import Interactions
 
-
-def latent_domains(
-    n_users: int = 200, n_s: int = 60, n_t: int = 50, k: int = 3, per_user: int = 8, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each user's ``per_user`` best source and target items under shared user factors (clustered:
-    ``k`` user groups, each preferring its own block of items in both domains, plus noise). Item ids
-    are shuffled so that item order says nothing about preference. Returns (source, target) item
-    matrices of shape (n_users, per_user)."""
-    rng = np.random.default_rng(seed)
-    group = rng.integers(k, size=n_users)
-    u = np.eye(k)[group] * 3.0 + rng.normal(0, 0.3, (n_users, k))
-    out = []
-    for n in (n_s, n_t):
-        v = np.eye(k)[rng.integers(k, size=n)] + rng.normal(0, 0.3, (n, k))
-        scores = u @ v.T + rng.gumbel(0, 0.5, (n_users, n))
-        out.append(np.argsort(-scores, axis=1)[:, :per_user])
-    return out[0], out[1]
-
-
-def cdr_data(n_users: int = 120, n_s: int = 40, n_t: int = 30, cold: int = 0, seed: int = 0) -> tuple[CDRData, Interactions, np.ndarray]:
-    """A :class:`CDRData` of ``latent_domains`` where the last ``cold`` users have no target training
-    interactions; returns (data, target valid Interactions, target test truth items per user)."""
-    src, tgt = latent_domains(n_users, n_s, n_t, seed=seed)
-    users = np.repeat(np.arange(n_users), src.shape[1])
-    s_frame = pd.DataFrame({"user": users, "item": src.ravel()})
-    warm = np.arange(n_users) < n_users - cold
-    train_t = tgt[:, 2:]
-    t_frame = pd.DataFrame({"user": np.repeat(np.arange(n_users), train_t.shape[1]), "item": train_t.ravel()})
-    t_frame = t_frame[np.repeat(warm, train_t.shape[1])]
-    data = CDRData.from_frames(s_frame, t_frame, n_users=n_users, n_source_items=n_s, n_target_items=n_t,
-                               source_name="src", target_name="tgt")
-    valid = Interactions.from_frame(pd.DataFrame({"user": np.arange(n_users), "item": tgt[:, 1]}), n_users, n_t)
-    return data, valid, tgt
+__all__ = ["cdr_data", "latent_domains", "prepared_pair"]
 
 
 def prepared_pair(n_users: int = 60, n_s: int = 30, n_t: int = 25, given: bool = True, seed: int = 0) -> PreparedDataset:
