@@ -131,16 +131,14 @@ REPORT = """
     cmd: recx report --runs artifacts/runs --splits artifacts/splits --tuning artifacts/tuning --out reports
     deps:
       - artifacts/runs
-      - artifacts/splits
-      - artifacts/tuning
+      - artifacts/splits{tuning_dep}
       - bench/report
       - bench/stats.py
       - bench/kinds.py
     params:
       - seeds
       - grid
-      - evaluation
-      - tuning
+      - evaluation{tuning_param}
     outs:
       - reports:
           cache: false
@@ -185,7 +183,9 @@ def render_dvc_yaml(kinds: Iterable[str] | None = None) -> str:
         if kind.tunable:
             parts.append(TUNE.format(kind=kind.name, stage=kind.tune_stage))
         parts.append(RUN.format(kind=kind.name, stage=kind.run_stage, **_tuned(kind)))
-    parts.append(REPORT)
+    tunable = any(kind_table.get(name).tunable for name in names)
+    report = REPORT.replace("{tuning_dep}", "\n      - artifacts/tuning" if tunable else "")
+    parts.append(report.replace("{tuning_param}", "\n      - tuning" if tunable else ""))
     return "".join(parts)
 
 

@@ -105,11 +105,11 @@ def test_shared_code_edit_stales_every_dependent(repo):
         assert recx_status(ws, env) == cells("mf")  # only mf imports the torch helpers
     finally:
         revert(ws, env, "methods/_torch.py")
-    edit(ws, "bench/evaluate.py", "__all__ = [", "_EDITED_BY_E2E = 1\n__all__ = [")
+    edit(ws, "bench/evaluate/ranking.py", "__all__ = [", "_EDITED_BY_E2E = 1\n__all__ = [")
     try:
         assert recx_status(ws, env) == cells("pop") | cells("ease") | cells("mf")
     finally:
-        revert(ws, env, "bench/evaluate.py")
+        revert(ws, env, "bench/evaluate/ranking.py")
     assert recx_status(ws, env) == set()
 
 
