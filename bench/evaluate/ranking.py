@@ -199,6 +199,22 @@ def evaluate_topn(
     truth = _canonical(truth)
     name = method_name or getattr(method, "method_name", None) or type(method).__name__
     score_fn = method.score if hasattr(method, "score") else method
+    users = _evaluated_users(users, exclude, truth)
+    ranked = rank_users(score_fn, users, exclude, max(max(ks), topk_saved or 0), batch_size, method=name)
+    columns = _per_user_metrics(ranked, truth[users], users, fns, ks)
+    if item_popularity is not None:
+        columns.update(_popularity_bias(ranked, item_popularity, truth.shape[1], ks))
+    aggregate = (
+        {f"coverage@{k}": catalogue_coverage(ranked[:, :k], truth.shape[1]) for k in ks}
+        if users.size else {}
+    )
+    return TopNEvaluation(
+        per_user=pd.DataFrame(columns), topk=ranked, users=users, aggregate=aggregate
+    )
+
+
+def _evaluated_users(users: np.ndarray, exclude: sp.spmatrix | None, truth: sp.csr_matrix) -> np.ndarray:
+    """The requested users (checked against both index spaces) that have a relevant item."""
     users = np.asarray(users, dtype=np.int64).ravel()
     _check_users(users, truth.shape[0], "truth")
     if exclude is not None:
@@ -208,33 +224,25 @@ def evaluate_topn(
                 f"use the split's item index space"
             )
         _check_users(users, exclude.shape[0], "exclude")
-    n_rel_all = np.diff(truth.indptr)
-    users = users[n_rel_all[users] > 0]
-    max_k = max(max(ks), topk_saved or 0)
+    return users[np.diff(truth.indptr)[users] > 0]
 
-    ranked = rank_users(score_fn, users, exclude, max_k, batch_size, method=name)
-    rel = truth[users]
-    n_rel = np.diff(rel.indptr)
-    hits = hits_matrix(ranked, rel)
+
+def _per_user_metrics(ranked: np.ndarray, rel: sp.csr_matrix, users: np.ndarray, fns, ks) -> dict[str, np.ndarray]:
+    """``user`` then ``<metric>@<k>`` per user, in the order ``metrics x ks``."""
+    hits, n_rel = hits_matrix(ranked, rel), np.diff(rel.indptr)
     columns: dict[str, np.ndarray] = {"user": users}
     for m, fn in fns.items():
         for k in ks:
             columns[f"{m}@{k}"] = fn(hits, n_rel, k)
-    aggregate: dict[str, float] = {}
-    if item_popularity is not None:
-        pop = np.asarray(item_popularity, dtype=np.float64)
-        if pop.shape != (truth.shape[1],):
-            raise DataError(
-                f"item_popularity must have one value per item ({truth.shape[1]}), got {pop.shape}"
-            )
-        for k in ks:
-            columns[f"arp@{k}"] = arp(ranked[:, :k], pop)
-    if users.size:
-        for k in ks:
-            aggregate[f"coverage@{k}"] = catalogue_coverage(ranked[:, :k], truth.shape[1])
-    return TopNEvaluation(
-        per_user=pd.DataFrame(columns), topk=ranked, users=users, aggregate=aggregate
-    )
+    return columns
+
+
+def _popularity_bias(ranked: np.ndarray, item_popularity, n_items: int, ks) -> dict[str, np.ndarray]:
+    """``arp@<k>`` per user (average popularity of the recommended items)."""
+    pop = np.asarray(item_popularity, dtype=np.float64)
+    if pop.shape != (n_items,):
+        raise DataError(f"item_popularity must have one value per item ({n_items}), got {pop.shape}")
+    return {f"arp@{k}": arp(ranked[:, :k], pop) for k in ks}
 
 
 def validation_score(

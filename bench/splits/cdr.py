@@ -238,34 +238,69 @@ def _finish(
     data: PreparedDataset, s: CDRScenario, frame: pd.DataFrame, part: np.ndarray,
     counts: dict[str, Any], meta: dict[str, Any],
 ) -> Split:
-    is_target = frame["domain"].to_numpy() == s.target
+    """The common end of every CDR split: evaluation rows restricted to what a method can score,
+    the per-domain catalogues, the saved candidates and the meta."""
     train = frame[part == 0]
     train_domain = train["domain"].to_numpy()
     catalogue = {
         d: np.unique(train["item"].to_numpy()[train_domain == d]) for d in (s.source, s.target)
     }
+    users = {
+        d: np.unique(train["user"].to_numpy()[train_domain == d]) for d in (s.source, s.target)
+    }
     dropped: dict[str, int] = {"unused_rows": int((part == -1).sum())}
-    source_users = np.unique(train["user"].to_numpy()[train["domain"].to_numpy() == s.source])
-    target_users = np.unique(train["user"].to_numpy()[train["domain"].to_numpy() == s.target])
-    parts = {}
-    for code, name in ((1, "valid"), (2, "test")):
-        rows = frame[(part == code) & is_target]
-        known_item = rows["item"].isin(catalogue[s.target]).to_numpy()
-        dropped[f"{name}_item_not_in_target_train"] = int((~known_item).sum())
-        rows = rows[known_item]
-        if s.kind == "cdr_cold":
-            known_user = rows["user"].isin(source_users).to_numpy()
-            dropped[f"{name}_user_without_source"] = int((~known_user).sum())
-        else:
-            known_user = rows["user"].isin(target_users).to_numpy()
-            dropped[f"{name}_user_without_target_train"] = int((~known_user).sum())
-        parts[name] = rows[known_user].reset_index(drop=True)
+    parts = _evaluation_parts(s, frame, part, catalogue[s.target], users, dropped)
     if len(parts["test"]) == 0 or len(train) == 0:
         raise DataError(
             f"scenario {s.name!r}: the split leaves {len(train)} train and {len(parts['test'])} "
             "test interactions; check the domains and settings"
         )
-    items = pd.concat(
+    known = pd.concat([train[train["domain"] == s.target], parts["valid"], parts["test"]])
+    candidates = sample_candidates(
+        parts["test"],
+        known,
+        catalogue[s.target],
+        s.n_negatives,
+        np.random.default_rng([s.seed, 2]),
+        where=f"scenario {s.name!r}",
+    )
+    meta.update(_meta(data, s, counts, dropped, catalogue, users, parts))
+    return Split(
+        name=s.name,
+        train=train.drop(columns=["given_split"], errors="ignore").reset_index(drop=True),
+        valid=parts["valid"].drop(columns=["given_split"], errors="ignore"),
+        test=parts["test"].drop(columns=["given_split"], errors="ignore"),
+        n_users=data.n_users,
+        n_items=data.n_items,
+        meta=meta,
+        side={"items": _items_table(s, catalogue), "candidates": candidates},
+    )
+
+
+def _evaluation_parts(s: CDRScenario, frame, part, target_catalogue, users, dropped) -> dict[str, pd.DataFrame]:
+    """Valid and test target rows whose item is in the target training catalogue and whose user a
+    method can score (cold: has source training rows; warm: has target training rows); what is
+    dropped is counted in ``dropped``."""
+    is_target = frame["domain"].to_numpy() == s.target
+    parts = {}
+    for code, name in ((1, "valid"), (2, "test")):
+        rows = frame[(part == code) & is_target]
+        known_item = rows["item"].isin(target_catalogue).to_numpy()
+        dropped[f"{name}_item_not_in_target_train"] = int((~known_item).sum())
+        rows = rows[known_item]
+        if s.kind == "cdr_cold":
+            known_user = rows["user"].isin(users[s.source]).to_numpy()
+            dropped[f"{name}_user_without_source"] = int((~known_user).sum())
+        else:
+            known_user = rows["user"].isin(users[s.target]).to_numpy()
+            dropped[f"{name}_user_without_target_train"] = int((~known_user).sum())
+        parts[name] = rows[known_user].reset_index(drop=True)
+    return parts
+
+
+def _items_table(s: CDRScenario, catalogue) -> pd.DataFrame:
+    """Global item id -> domain, role (source / target) and domain-local index."""
+    return pd.concat(
         [
             pd.DataFrame(
                 {
@@ -279,16 +314,11 @@ def _finish(
         ],
         ignore_index=True,
     ).astype({"item": np.int64, "local": np.int64})
-    known = pd.concat([train[train["domain"] == s.target], parts["valid"], parts["test"]])
-    candidates = sample_candidates(
-        parts["test"],
-        known,
-        catalogue[s.target],
-        s.n_negatives,
-        np.random.default_rng([s.seed, 2]),
-        where=f"scenario {s.name!r}",
-    )
-    meta.update(
+
+
+def _meta(data, s: CDRScenario, counts, dropped, catalogue, users, parts) -> dict[str, Any]:
+    source_users, target_users = users[s.source], users[s.target]
+    return dict(
         kind=s.kind,
         split=s.split,
         dataset=data.name,
@@ -315,16 +345,6 @@ def _finish(
             "seed": s.seed,
             **({"beta": s.beta} if s.kind == "cdr_cold" and s.split == "withhold" else {}),
         },
-    )
-    return Split(
-        name=s.name,
-        train=train.drop(columns=["given_split"], errors="ignore").reset_index(drop=True),
-        valid=parts["valid"].drop(columns=["given_split"], errors="ignore"),
-        test=parts["test"].drop(columns=["given_split"], errors="ignore"),
-        n_users=data.n_users,
-        n_items=data.n_items,
-        meta=meta,
-        side={"items": items, "candidates": candidates},
     )
 
 

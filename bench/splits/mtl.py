@@ -61,6 +61,28 @@ COLUMNS = ["user", "item", "rating", "timestamp"]
 def split_mtl(data: PreparedDataset, scenario: MTLScenario) -> Split:
     """Build the MTL split of ``data`` (see the module docstring) and return it, unaudited."""
     rated, counts = _rated(data, scenario)
+    part, cutoffs = _temporal_parts(rated, data, scenario)
+    rng = np.random.default_rng(scenario.seed)
+    neg, shortfall = _sample_impressions(data, rated, part, cutoffs, scenario.n_negatives, rng)
+    counts["sampled_impressions"] = len(neg)
+    counts["impressions_short"] = shortfall
+    frames = _labelled_parts(rated.assign(_part=part), neg, scenario.like_threshold)
+    return Split(
+        name=scenario.name,
+        n_users=data.n_users,
+        n_items=data.n_items,
+        meta=_meta(data, scenario, frames, cutoffs, counts),
+        side={
+            "user_features": user_feature_table(data.users, data.n_users),
+            "item_features": item_feature_table(data.items, data.n_items),
+        },
+        **frames,
+    )
+
+
+def _temporal_parts(rated: pd.DataFrame, data: PreparedDataset, scenario: MTLScenario):
+    """Part of every rated row (0 train, 1 valid, 2 test) by two global cut-off times, and the
+    cut-offs ``(valid_from, test_from)``."""
     ts = rated["timestamp"].to_numpy()
     if (ts < 0).any():
         raise DataError(
@@ -75,15 +97,14 @@ def split_mtl(data: PreparedDataset, scenario: MTLScenario) -> Split:
             f"scenario {scenario.name!r}: the cut-offs leave {int((part == 0).sum())} train and "
             f"{int((part == 2).sum())} test interactions; adjust valid_fraction / test_fraction"
         )
+    return part, (t_valid, t_test)
 
-    rng = np.random.default_rng(scenario.seed)
-    neg, shortfall = _sample_impressions(data, rated, part, (t_valid, t_test), scenario.n_negatives, rng)
-    counts["sampled_impressions"] = len(neg)
-    counts["impressions_short"] = shortfall
 
-    rated = rated.assign(_part=part)
+def _labelled_parts(rated: pd.DataFrame, neg: pd.DataFrame, like_threshold: float) -> dict[str, pd.DataFrame]:
+    """Rated rows (click 1, like/ctcvr from the rating) and sampled impressions (all 0), in time
+    order, one frame per part."""
     rated["click"] = np.int8(1)
-    like = (rated["rating"].to_numpy() >= scenario.like_threshold).astype(np.int8)
+    like = (rated["rating"].to_numpy() >= like_threshold).astype(np.int8)
     rated["like"] = like
     rated["ctcvr"] = like
     neg["click"] = np.int8(0)
@@ -92,10 +113,13 @@ def split_mtl(data: PreparedDataset, scenario: MTLScenario) -> Split:
     rows = pd.concat([rated, neg], ignore_index=True)
     rows = rows.sort_values(["timestamp", "user", "click", "item"], ascending=[True, True, False, True],
                             kind="stable")
-    frames = {
+    return {
         name: rows[rows["_part"] == i].drop(columns="_part").reset_index(drop=True)
         for i, name in enumerate(PARTS)
     }
+
+
+def _meta(data, scenario: MTLScenario, frames, cutoffs, counts) -> dict[str, Any]:
     train_users = set(frames["train"]["user"].unique())
     train_items = set(frames["train"]["item"].unique())
     cold = {
@@ -103,12 +127,12 @@ def split_mtl(data: PreparedDataset, scenario: MTLScenario) -> Split:
         for p in ("valid", "test")
         for what, known in (("user", train_users), ("item", train_items))
     }
-    meta: dict[str, Any] = {
+    return {
         "kind": scenario.kind,
         "split": "temporal_global",
         "dataset": data.name,
         "tasks": list(LABEL_COLUMNS),
-        "cutoffs": {"valid_from": t_valid, "test_from": t_test},
+        "cutoffs": {"valid_from": cutoffs[0], "test_from": cutoffs[1]},
         "counts": counts,
         "cold": cold,
         "positives": {p: int(frames[p]["click"].sum()) for p in PARTS},
@@ -121,17 +145,6 @@ def split_mtl(data: PreparedDataset, scenario: MTLScenario) -> Split:
             "seed": scenario.seed,
         },
     }
-    return Split(
-        name=scenario.name,
-        n_users=data.n_users,
-        n_items=data.n_items,
-        meta=meta,
-        side={
-            "user_features": user_feature_table(data.users, data.n_users),
-            "item_features": item_feature_table(data.items, data.n_items),
-        },
-        **frames,
-    )
 
 
 def _rated(data: PreparedDataset, scenario: MTLScenario) -> tuple[pd.DataFrame, dict[str, int]]:
