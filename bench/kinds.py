@@ -30,7 +30,7 @@ group ``recxbench.kinds`` (see README "Add a scenario kind").
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -84,6 +84,23 @@ class Kind:
         return load(getattr(self, field))
 
 
+def _cdr_row(name: str, settings: str, split: str) -> Kind:
+    """The two cross-domain kinds differ only in their settings and split builder."""
+    return Kind(
+        name=name,
+        settings=f"bench.config:{settings}",
+        split=f"bench.splits.cdr:{split}",
+        audit="bench.splits.cdr:audit_cdr",
+        data="bench.cdr:CDRData",
+        protocol="bench.methods:CDRMethod",
+        runner="bench.cells.cdr:run_cdr",
+        contract="bench.contract:cdr_case",
+        references=("target_only", "pooled", "finetune"),
+        gains_over=("target_only", "pooled"),
+        section="cdr",
+    )
+
+
 #: the built-in kinds, in report order
 KINDS: dict[str, Kind] = {
     row.name: row
@@ -110,32 +127,8 @@ KINDS: dict[str, Kind] = {
             references=("single_task",),
             gains_over=("single_task",),
         ),
-        Kind(
-            name="cdr_warm",
-            settings="bench.config:CDRWarmScenario",
-            split="bench.splits.cdr:split_cdr_warm",
-            audit="bench.splits.cdr:audit_cdr",
-            data="bench.cdr:CDRData",
-            protocol="bench.methods:CDRMethod",
-            runner="bench.cells.cdr:run_cdr",
-            contract="bench.contract:cdr_case",
-            references=("target_only", "pooled", "finetune"),
-            gains_over=("target_only", "pooled"),
-            section="cdr",
-        ),
-        Kind(
-            name="cdr_cold",
-            settings="bench.config:CDRColdScenario",
-            split="bench.splits.cdr:split_cdr_cold",
-            audit="bench.splits.cdr:audit_cdr",
-            data="bench.cdr:CDRData",
-            protocol="bench.methods:CDRMethod",
-            runner="bench.cells.cdr:run_cdr",
-            contract="bench.contract:cdr_case",
-            references=("target_only", "pooled", "finetune"),
-            gains_over=("target_only", "pooled"),
-            section="cdr",
-        ),
+        _cdr_row("cdr_warm", "CDRWarmScenario", "split_cdr_warm"),
+        _cdr_row("cdr_cold", "CDRColdScenario", "split_cdr_cold"),
     )
 }
 
@@ -153,17 +146,9 @@ def register_kind(kind: Kind) -> Kind:
 
 def _load_plugins() -> None:
     global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    _PLUGINS_LOADED = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            ep.load()
-        except Exception as exc:
-            raise ConfigError(
-                f"plugin entry point {ep.name!r} ({ep.value}) in group {ENTRY_POINT_GROUP!r} failed "
-                f"to import: {exc!r}. Fix or uninstall the package that provides it."
-            ) from exc
+    if not _PLUGINS_LOADED:
+        _PLUGINS_LOADED = True
+        load_entry_points(ENTRY_POINT_GROUP)
 
 
 def kinds() -> Mapping[str, Kind]:
@@ -179,6 +164,19 @@ def get(name: str, *, where: str = "scenario kind") -> Kind:
         return table[name]
     except (KeyError, TypeError):
         raise ConfigError(f"{where}: {name!r} is not a scenario kind; valid kinds are {sorted(table)}") from None
+
+
+def load_entry_points(group: str, load_one: Callable[[Any], None] | None = None) -> None:
+    """Load every entry point of ``group`` (``ep.load()``, or ``load_one(ep)``); a failing one is a
+    :class:`ConfigError` naming it and the package to fix (shared with the method registry)."""
+    for ep in entry_points(group=group):
+        try:
+            ep.load() if load_one is None else load_one(ep)
+        except Exception as exc:
+            raise ConfigError(
+                f"plugin entry point {ep.name!r} ({ep.value}) in group {group!r} failed to import: "
+                f"{exc!r}. Fix or uninstall the package that provides it."
+            ) from exc
 
 
 def load(target: str) -> Any:

@@ -45,7 +45,6 @@ import importlib
 import importlib.util
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
@@ -260,17 +259,15 @@ def load_plugins() -> None:
     if _PLUGINS_LOADED:
         return
     _PLUGINS_LOADED = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            if not ep.attr and _is_package(ep.module):
-                _index_package(ep.module)
-            else:
-                ep.load()
-        except Exception as exc:
-            raise ConfigError(
-                f"plugin entry point {ep.name!r} ({ep.value}) in group {ENTRY_POINT_GROUP!r} failed "
-                f"to import: {exc!r}. Fix or uninstall the package that provides it."
-            ) from exc
+    from bench.kinds import load_entry_points
+
+    def load_one(ep) -> None:
+        if not ep.attr and _is_package(ep.module):
+            _index_package(ep.module)
+        else:
+            ep.load()
+
+    load_entry_points(ENTRY_POINT_GROUP, load_one)
 
 
 def _is_package(module: str) -> bool:

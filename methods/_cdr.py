@@ -31,7 +31,6 @@ import torch
 
 from bench.cdr import CDRData
 from bench.interactions import Interactions
-from bench.methods import check_users
 from methods import _torch as T
 
 __all__ = [
@@ -285,22 +284,8 @@ def pretrain_domains(
 
 
 # ----------------------------------------------------------------------------- scoring
-class DotScorer:
-    """``score(users) = user_factors_[users] @ item_factors_.T`` over the target items (float32)."""
-
-    config: CDRConfig
-    method_name: str
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        users = check_users(users, self.user_factors_.shape[0], self.method_name)
-        device = T.resolve_device(self.config.device)
-        with T.num_threads(self.config.num_threads), torch.no_grad():
-            return T.dot_scores(
-                torch.from_numpy(self.user_factors_).to(device),
-                torch.from_numpy(self.item_factors_).to(device),
-                users,
-                device,
-            )
+#: ``score(users) = user_factors_[users] @ item_factors_.T`` (one definition, :class:`methods._torch.DotScorer`)
+DotScorer = T.DotScorer
 
 
 def has_rows(inter: Interactions) -> np.ndarray:

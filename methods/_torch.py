@@ -33,9 +33,10 @@ import torch
 from bench import progress
 from bench.errors import ConfigError, MethodError
 from bench.interactions import Interactions
-from bench.methods import Categorical, Config, FloatRange
+from bench.methods import Categorical, Config, FloatRange, check_users
 
 __all__ = [
+    "DotScorer",
     "FactorConfig",
     "Factors",
     "ScoreFn",
@@ -167,6 +168,26 @@ def dot_scores(
     """``user_factors[users] @ item_factors.T`` in one matmul on ``device``, as float32 numpy."""
     u = torch.as_tensor(np.asarray(users, dtype=np.int64), device=device)
     return (user_factors[u] @ item_factors.T).float().cpu().numpy()
+
+
+class DotScorer:
+    """Mixin: ``score(users) = user_factors_[users] @ item_factors_.T`` (float32) on the config's
+    device with its ``num_threads``, for every method whose final model is a dot product of user and
+    item factors (``mf``, ``lightgcn`` and the cross-domain MF and graph methods)."""
+
+    config: TorchConfig
+    method_name: str
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        users = check_users(users, self.user_factors_.shape[0], self.method_name)
+        device = resolve_device(self.config.device)
+        with num_threads(self.config.num_threads), torch.no_grad():
+            return dot_scores(
+                torch.from_numpy(self.user_factors_).to(device),
+                torch.from_numpy(self.item_factors_).to(device),
+                users,
+                device,
+            )
 
 
 # ----------------------------------------------------------------------------- pairwise sampling

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from bench.interactions import Interactions
-from bench.methods import Categorical, FloatRange, IntRange, check_users, register
+from bench.methods import Categorical, FloatRange, IntRange, register
 from methods import _torch as T
 
 __all__ = ["LightGCN", "LightGCNConfig", "normalized_adjacency"]
@@ -112,7 +112,7 @@ class _LightGCN(torch.nn.Module):
 
 
 @register("lightgcn", config=LightGCNConfig, scenarios=("topn",))
-class LightGCN:
+class LightGCN(T.DotScorer):
     """LightGCN (He et al., 2020): layer-mean of linear graph propagation, BPR loss, early stopping.
 
     Attributes (after ``fit``):
@@ -183,14 +183,3 @@ class LightGCN:
             self.user_factors_ = emb[:n_users].copy()
             self.item_factors_ = emb[n_users:].copy()
         return self
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        users = check_users(users, self.user_factors_.shape[0], "lightgcn")
-        device = T.resolve_device(self.config.device)
-        with T.num_threads(self.config.num_threads), torch.no_grad():
-            return T.dot_scores(
-                torch.from_numpy(self.user_factors_).to(device),
-                torch.from_numpy(self.item_factors_).to(device),
-                users,
-                device,
-            )

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from bench.interactions import Interactions
-from bench.methods import check_users, register
+from bench.methods import register
 from methods import _torch as T
 
 __all__ = ["MF", "MFConfig"]
@@ -30,7 +30,7 @@ class MFConfig(T.FactorConfig):
 
 
 @register("mf", config=MFConfig, scenarios=("topn",))
-class MF:
+class MF(T.DotScorer):
     """Matrix factorisation with BPR loss (Rendle et al., 2009), torch, early stopping on ``valid``.
 
     Attributes (after ``fit``):
@@ -87,15 +87,3 @@ class MF:
             self.user_factors_ = model.user.detach().cpu().numpy().copy()
             self.item_factors_ = model.item.detach().cpu().numpy().copy()
         return self
-
-    def score(self, users: np.ndarray) -> np.ndarray:
-        users = check_users(users, self.user_factors_.shape[0], "mf")
-        device = T.resolve_device(self.config.device)
-        with T.num_threads(self.config.num_threads), torch.no_grad():
-            return T.dot_scores(
-                torch.from_numpy(self.user_factors_).to(device),
-                torch.from_numpy(self.item_factors_).to(device),
-                users,
-                device,
-            )
-

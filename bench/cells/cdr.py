@@ -27,7 +27,7 @@ import pandas as pd
 from bench.cdr import CDRData, target_part, to_local
 from bench.cells import CellResult
 from bench.config import Evaluation
-from bench.evaluate.ranking import evaluate_topn
+from bench.evaluate.ranking import evaluate_holdout
 from bench.evaluate.regression import RATING_READOUT, has_ratings, rating_readout
 from bench.evaluate.sampled import evaluate_sampled
 from bench.fitting import fit_method
@@ -47,31 +47,11 @@ def run_cdr(model, split, evaluation: Evaluation, *, seed: int, method: str) -> 
     data = CDRData.from_split(split)
     valid, valid_frame = target_part(split, "valid")
     test, test_frame = target_part(split, "test")
-    exclude = (data.target.matrix + valid.matrix).tocsr()
-    exclude.data[:] = 1.0
-    truth = test.matrix
-    users = np.flatnonzero(np.diff(truth.indptr) > 0)
-    popularity = np.asarray(data.target.matrix.sum(axis=0)).ravel() / max(split.n_users, 1)
-
     fitted = fit_method(model, data, seed=seed, valid=valid, method=method)
     t0 = time.perf_counter()
-    return _evaluate(model, split, data, evaluation, method, users, exclude, truth, popularity,
-                     valid_frame, test_frame, fitted, t0)
-
-
-def _evaluate(model, split, data, evaluation, method, users, exclude, truth, popularity, valid_frame,
-              test_frame, fitted, t0) -> CellResult:
-    full = evaluate_topn(
-        model,
-        users=users,
-        exclude=exclude,
-        truth=truth,
-        ks=evaluation.ks,
-        metrics=evaluation.metrics,
-        batch_size=evaluation.batch_size,
+    full = evaluate_holdout(
+        model, data.target.matrix, valid.matrix, test.matrix, evaluation, n_users=split.n_users,
         method_name=method,
-        item_popularity=popularity,
-        topk_saved=evaluation.topk_saved,
     )
     per_user = full.per_user
     metrics = full.summary()

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 
 from bench.cells import CellResult
 from bench.config import Evaluation
-from bench.evaluate.ranking import evaluate_topn
+from bench.evaluate.ranking import evaluate_holdout
 from bench.fitting import fit_method
 from bench.splits.types import Split
 
@@ -21,32 +20,17 @@ PROTOCOL = "full ranking over all items; each user's train and valid items exclu
 def run_topn(model, split: Split, evaluation: Evaluation, *, seed: int, method: str) -> CellResult:
     train = split.interactions("train")
     valid = split.interactions("valid")
-    truth = split.interactions("test").matrix
-    exclude = (train.matrix + valid.matrix).tocsr()
-    exclude.data[:] = 1.0
-    users = np.flatnonzero(np.diff(truth.indptr) > 0)
-    popularity = np.asarray(train.matrix.sum(axis=0)).ravel() / max(split.n_users, 1)
-
     fitted = fit_method(model, train, seed=seed, valid=valid, method=method)
     t0 = time.perf_counter()
-    result = evaluate_topn(
-        model,
-        users=users,
-        exclude=exclude,
-        truth=truth,
-        ks=evaluation.ks,
-        metrics=evaluation.metrics,
-        batch_size=evaluation.batch_size,
-        method_name=method,
-        item_popularity=popularity,
-        topk_saved=evaluation.topk_saved,
+    result = evaluate_holdout(
+        model, train.matrix, valid.matrix, split.interactions("test").matrix, evaluation,
+        n_users=split.n_users, method_name=method,
     )
-    predict_seconds = time.perf_counter() - t0
     return CellResult(
         per_user=result.per_user,
         metrics=result.summary(),
         fit_seconds=fitted.seconds,
-        predict_seconds=predict_seconds,
+        predict_seconds=time.perf_counter() - t0,
         peak_rss_mb=fitted.peak_rss_mb,
         topk=result.topk,
         users=result.users,

@@ -34,6 +34,7 @@ from bench.metrics.ranking import get_metric, hits_matrix
 
 __all__ = [
     "TopNEvaluation",
+    "evaluate_holdout",
     "evaluate_topn",
     "rank_users",
     "topk",
@@ -210,6 +211,31 @@ def evaluate_topn(
     )
     return TopNEvaluation(
         per_user=pd.DataFrame(columns), topk=ranked, users=users, aggregate=aggregate
+    )
+
+
+def evaluate_holdout(
+    method: Any, train: sp.spmatrix, valid: sp.spmatrix, test: sp.spmatrix, evaluation: Any, *,
+    n_users: int, method_name: str,
+) -> TopNEvaluation:
+    """:func:`evaluate_topn` of a holdout, as every ranking cell runs it: every user with a test item
+    ranks all items with their train and valid items excluded; ``arp@k`` uses the training
+    popularity (interactions per user of the index space); cut-offs, metrics, batch size and list
+    length come from ``evaluation`` (:class:`bench.config.Evaluation`)."""
+    exclude = (train + valid).tocsr()
+    exclude.data[:] = 1.0
+    truth = _canonical(test)
+    return evaluate_topn(
+        method,
+        users=np.flatnonzero(np.diff(truth.indptr) > 0),
+        exclude=exclude,
+        truth=truth,
+        ks=evaluation.ks,
+        metrics=evaluation.metrics,
+        batch_size=evaluation.batch_size,
+        method_name=method_name,
+        item_popularity=np.asarray(train.sum(axis=0)).ravel() / max(n_users, 1),
+        topk_saved=evaluation.topk_saved,
     )
 
 
