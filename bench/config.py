@@ -6,7 +6,7 @@ Sections (all validated by :func:`load_params`):
 ``datasets``     ``<dataset>: {prepare options}``; a ``fetch@``/``prepare@`` stage runs for each key.
 ``scenarios``    ``<scenario>: {kind, dataset, split settings}``; a ``split@`` stage runs for each key.
 ``evaluation``   cut-offs ``ks``, metric names, scoring batch size, length of the saved top-K lists.
-``grid``         ``<kind>: {scenarios: [...], methods: [...]}``: the run cells, e.g. ``run@<scenario>-<method>-<seed>``.
+``grid``         ``<kind>: {scenarios: [...], methods: [...]}``: the run cells, ``run-<kind>@<scenario>-<method>-<seed>``.
 ``methods``      ``<method>: {hyperparameters}``; one block per method named in ``grid`` (``{}`` = defaults).
 ``tuning``       optional: the hyperparameter search every method gets (same budget for all); absent
                  or ``n_trials: 0`` = off, the ``methods`` blocks are used as they are.

@@ -9,7 +9,7 @@ kind's harness roots, and hashes each module's *syntax tree* without docstrings,
 numbers, so an edit of documentation leaves the fingerprint unchanged while any code edit changes
 it. One JSON file per (kind, method) — ``artifacts/fingerprints/<kind>/<method>.json`` — is a DVC
 dependency of exactly the run cells of that method and kind, and ``artifacts/fingerprints/tune/
-<method>.json`` (the method plus :mod:`bench.tune`'s path) of its ``tune@`` stages, so an edit of the
+<method>.json`` (the method plus :mod:`bench.tune`'s path) of its ``tune-<kind>@`` stages, so an edit of the
 run harness does not rerun tuning. The Python version (major.minor) is part of every fingerprint.
 
 A method from an installed distribution (a plugin) is fingerprinted the same way over its own
