@@ -13,14 +13,16 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
 from bench.errors import MethodError
 
-__all__ = ["Fitted", "failure", "fit_method", "peak_rss_mb"]
+__all__ = [
+    "Fitted", "StopReason", "TrainingLog", "failure", "fit_method", "peak_rss_mb", "training_summary",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,52 @@ class Fitted:
 
     seconds: float
     peak_rss_mb: float
+
+
+#: Why training ended (:func:`methods._torch.train_epochs`): the stopping rule fired, the
+#: ``epochs`` cap was reached while the validation score was still improving, or there was no
+#: validation (the configured number of epochs, by design).
+StopReason = Literal["patience", "epoch_cap", "no_validation"]
+
+
+@dataclass
+class TrainingLog:
+    """How an epoch-based method trained (kept by methods as ``training_log_``; the run record's
+    ``training`` field is :meth:`to_record`). Torch methods get it from
+    :func:`methods._torch.train_epochs`; others with a fixed number of epochs build one with
+    ``stop_reason="no_validation"``.
+
+    Attributes:
+        epochs_run: epochs actually trained.
+        max_epochs: the ``epochs`` cap.
+        losses: mean training loss of every epoch.
+        scores: ``(epoch, validation NDCG@10)`` of every evaluation.
+        best_epoch: epoch whose parameters were restored (``epochs_run`` without validation).
+        best_score: its validation score (``None`` without validation).
+        stop_reason: see :data:`StopReason`.
+    """
+
+    epochs_run: int = 0
+    max_epochs: int = 0
+    losses: list[float] = field(default_factory=list)
+    scores: list[tuple[int, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_score: float | None = None
+    stop_reason: StopReason = "no_validation"
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stop_reason == "patience" and self.epochs_run < self.max_epochs
+
+    def to_record(self) -> dict[str, object]:
+        """The JSON-ready summary every run record keeps (the curves stay out of it)."""
+        return {
+            "epochs_run": self.epochs_run,
+            "max_epochs": self.max_epochs,
+            "best_epoch": self.best_epoch,
+            "best_valid_score": self.best_score,
+            "stop_reason": self.stop_reason,
+        }
 
 
 def fit_method(
@@ -46,6 +94,14 @@ def fit_method(
     if fitted is not model:
         raise MethodError(f"{method}: fit() must return self (it returned {type(fitted).__name__})")
     return Fitted(seconds=seconds, peak_rss_mb=peak_rss_mb())
+
+
+def training_summary(model: Any) -> dict[str, Any] | None:
+    """How an epoch-based method's training ended (epochs run, cap, best epoch, best validation
+    score, stop reason: its ``training_log_.to_record()``), or ``None`` for methods without one."""
+    log = getattr(model, "training_log_", None)
+    to_record = getattr(log, "to_record", None)
+    return to_record() if callable(to_record) else None
 
 
 def peak_rss_mb() -> float:

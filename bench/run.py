@@ -40,7 +40,7 @@ from bench import progress, provenance
 from bench.atomic import staged_dir
 from bench.config import Params
 from bench.cells import CellResult, runner
-from bench.fitting import failure, peak_rss_mb
+from bench.fitting import failure, peak_rss_mb, training_summary
 from bench.splits.types import Split
 
 __all__ = ["RunOutcome", "count_parameters", "run_cell"]
@@ -112,6 +112,9 @@ def run_cell(
         with progress.epochs_to(progress.EpochPrinter(f"{scenario}/{method}/{seed}")):
             result = runner(scenario_cfg.kind)(model, data, params.evaluation, seed=seed, method=method)
         record.update(status="ok", metrics=result.metrics, cost=_cost(result, model), **result.extra)
+        training = training_summary(model)
+        if training is not None:
+            record["training"] = training
     except Exception as exc:  # a crashing plugin fails its own cell, not the pipeline
         record.update(status="failed", **failure(exc, what=f"run: cell {scenario}/{method}/{seed}"))
     record["finished"] = _now()

@@ -260,8 +260,7 @@ def train_mf(
         build_score_fn, train=train, valid=valid, cfg=cfg, rng=rng, method=method
     )
     log = T.train_epochs(
-        model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
-        patience=cfg.patience, method=method,
+        model, run_epoch, cfg, evaluate=evaluate, method=method,
     )
     return (
         model.user.detach().cpu().numpy().copy(),

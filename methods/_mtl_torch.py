@@ -341,8 +341,7 @@ class TorchMTL:
             if valid is not None and len(valid) else None
         )
         log = T.train_epochs(
-            net, run_epoch if n else (lambda epoch: 0.0), epochs=cfg.epochs, evaluate=evaluate,
-            eval_every=cfg.eval_every, patience=cfg.patience, method=name,
+            net, run_epoch if n else (lambda epoch: 0.0), cfg, evaluate=evaluate, method=name,
         )
         net.eval()
         return net, log, balancer.weights().cpu().tolist()

@@ -122,8 +122,7 @@ class Pooled(DotScorer):
                 cfg=cfg, rng=rng, method="pooled",
             )
             self.training_log_ = T.train_epochs(
-                model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
-                patience=cfg.patience, method="pooled",
+                model, run_epoch, cfg, evaluate=evaluate, method="pooled",
             )
             self.user_factors_ = model.user.detach().cpu().numpy().copy()
             self.item_factors_ = model.item.detach()[n_s:].cpu().numpy().copy()
@@ -229,8 +228,7 @@ class CMF(DotScorer):
                 cfg=cfg, rng=rng, method="cmf",
             )
             self.training_log_ = T.train_epochs(
-                model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
-                patience=cfg.patience, method="cmf",
+                model, run_epoch, cfg, evaluate=evaluate, method="cmf",
             )
             self.user_factors_ = model.user.detach().cpu().numpy().copy()
             self.item_factors_ = model.item.detach()[n_s:].cpu().numpy().copy()

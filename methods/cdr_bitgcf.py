@@ -157,8 +157,7 @@ class BiTGCF(DotScorer):
             evaluate = validation_evaluator(build_score_fn, train=data.target,
                 valid=valid, cfg=cfg, rng=rng, method="bitgcf")
             self.training_log_ = T.train_epochs(
-                model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
-                patience=cfg.patience, method="bitgcf",
+                model, run_epoch, cfg, evaluate=evaluate, method="bitgcf",
             )
             with torch.no_grad():
                 _, (ut, it) = model.propagate(gs, gt, lam_s, lam_t, cfg.n_layers)

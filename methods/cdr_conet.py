@@ -176,8 +176,7 @@ class CoNet:
                 build_score_fn, train=data.target, valid=valid, cfg=cfg, rng=rng, method="conet"
             )
             self.training_log_ = T.train_epochs(
-                model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
-                patience=cfg.patience, method="conet",
+                model, run_epoch, cfg, evaluate=evaluate, method="conet",
             )
             with torch.no_grad():
                 ms, _ = summaries()

@@ -390,8 +390,7 @@ class DisenCDR(DotScorer):
             evaluate = validation_evaluator(build_score_fn, train=data.target,
                 valid=valid, cfg=cfg, rng=rng, method="disencdr")
             self.training_log_ = T.train_epochs(
-                model, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
-                patience=cfg.patience, method="disencdr",
+                model, run_epoch, cfg, evaluate=evaluate, method="disencdr",
             )
             with torch.no_grad():
                 ut, it = target_embeddings()

@@ -128,8 +128,7 @@ class EMCDR(DotScorer):
             evaluate = validation_evaluator(build_score_fn, train=data.target,
                 valid=valid, cfg=cfg, rng=rng, method="emcdr")
             self.training_log_ = T.train_epochs(
-                mapping, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
-                patience=cfg.patience, method="emcdr",
+                mapping, run_epoch, cfg, evaluate=evaluate, method="emcdr",
             )
             with torch.no_grad():
                 mapped = mapping(us).cpu().numpy()
@@ -265,8 +264,7 @@ class PTUPCDR(DotScorer):
             evaluate = validation_evaluator(build_score_fn, train=data.target,
                 valid=valid, cfg=cfg, rng=rng, method="ptupcdr")
             self.training_log_ = T.train_epochs(
-                bridge, run_epoch, epochs=cfg.epochs, evaluate=evaluate, eval_every=cfg.eval_every,
-                patience=cfg.patience, method="ptupcdr",
+                bridge, run_epoch, cfg, evaluate=evaluate, method="ptupcdr",
             )
             with torch.no_grad():
                 mapped = all_mapped()

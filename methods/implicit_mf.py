@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from bench import progress
+from bench.fitting import TrainingLog
 from bench.interactions import Interactions
 from bench.methods import Categorical, Config, FloatRange, check_users, register
 
@@ -47,6 +48,11 @@ def _check_common(cfg: ALSConfig | BPRConfig) -> None:
         raise ValueError(f"reg must be >= 0, got {cfg.reg}")
     if cfg.num_threads < 0:
         raise ValueError(f"num_threads must be >= 0 (0 = all cores), got {cfg.num_threads}")
+
+
+def _fixed_epochs(epochs: int) -> TrainingLog:
+    """``implicit`` trains a fixed number of epochs without validation: the record says so."""
+    return TrainingLog(epochs_run=epochs, max_epochs=epochs, best_epoch=epochs)
 
 
 class _FactorScores:
@@ -134,6 +140,7 @@ class ALS(_FactorScores):
                 use_gpu=False,
             )
             model.fit(x, show_progress=False, callback=_epoch_callback("als", cfg.epochs))
+        self.training_log_ = _fixed_epochs(cfg.epochs)
         item_counts = np.bincount(x.indices, minlength=x.shape[1])
         self.user_factors_ = _zero_empty(model.user_factors, np.diff(x.indptr) == 0)
         self.item_factors_ = _zero_empty(model.item_factors, item_counts == 0)
@@ -224,6 +231,7 @@ class BPR(_FactorScores):
                 use_gpu=False,
             )
             model.fit(x, show_progress=False, callback=_epoch_callback("bpr", cfg.epochs))
+        self.training_log_ = _fixed_epochs(cfg.epochs)
         users = np.array(model.user_factors, dtype=np.float32, copy=True)
         users[np.diff(x.indptr) == 0, :-1] = 0.0
         self.user_factors_ = users

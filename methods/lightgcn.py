@@ -28,7 +28,7 @@ __all__ = ["LightGCN", "LightGCNConfig", "normalized_adjacency"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class LightGCNConfig(T.FactorConfig):
+class LightGCNConfig(T.TopNStopping, T.FactorConfig):
     """The shared torch fields (:class:`methods._torch.TorchConfig`) and ``init_std`` of the ego
     (layer-0) embeddings; ``reg`` is the L2 weight on the batch's ego embeddings (user, positive and
     negative item), ``batch_size`` counts training pairs (each with one negative).
@@ -38,7 +38,6 @@ class LightGCNConfig(T.FactorConfig):
     """
 
     n_layers: int = 3
-    epochs: int = 400
     batch_size: int = 2048
 
     search_space: ClassVar = {
@@ -174,9 +173,7 @@ class LightGCN(T.DotScorer):
                 build_score_fn, train=data, valid=valid, method="lightgcn"
             )
             self.training_log_ = T.train_epochs(
-                model, run_epoch if n else (lambda epoch: 0.0), epochs=cfg.epochs,
-                evaluate=evaluate, eval_every=cfg.eval_every, patience=cfg.patience,
-                method="lightgcn",
+                model, run_epoch if n else (lambda epoch: 0.0), cfg, evaluate=evaluate, method="lightgcn",
             )
             with torch.no_grad():
                 emb = model.propagate(adj, cfg.n_layers).cpu().numpy()

@@ -23,7 +23,7 @@ __all__ = ["MF", "MFConfig"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class MFConfig(T.FactorConfig):
+class MFConfig(T.TopNStopping, T.FactorConfig):
     """The shared torch fields (:class:`methods._torch.TorchConfig`) and ``init_std``; ``reg`` is the
     L2 weight on the batch's user, positive and negative item factors, ``batch_size`` counts training
     pairs (each with one negative), evaluation on ``valid`` is NDCG@10 with full ranking."""
@@ -81,8 +81,7 @@ class MF(T.DotScorer):
 
             evaluate = T.validation_evaluator(build_score_fn, train=data, valid=valid, method="mf")
             self.training_log_ = T.train_epochs(
-                model, run_epoch if n else (lambda epoch: 0.0), epochs=cfg.epochs,
-                evaluate=evaluate, eval_every=cfg.eval_every, patience=cfg.patience, method="mf",
+                model, run_epoch if n else (lambda epoch: 0.0), cfg, evaluate=evaluate, method="mf",
             )
             self.user_factors_ = model.user.detach().cpu().numpy().copy()
             self.item_factors_ = model.item.detach().cpu().numpy().copy()

@@ -129,3 +129,22 @@ def test_json_carries_significance_and_provenance(reported):
     fam = sig[sig["metric"] == "ndcg@10"]
     assert fam["reference"].nunique() == 1
     assert fam.dropna(subset=["t_pvalue_holm"])["t_pvalue_holm"].ge(fam.dropna(subset=["t_pvalue"])["t_pvalue"]).all()
+
+
+def test_training_section_flags_cells_stopped_at_their_epoch_cap():
+    from bench.report.training import capped_cells, training_markdown
+
+    records = pd.DataFrame([
+        {"scenario": "s", "method": "mf", "seed": 0, "status": "ok", "training_epochs_run": 40,
+         "training_max_epochs": 1000, "training_best_epoch": 12, "training_stop_reason": "patience"},
+        {"scenario": "s", "method": "mf", "seed": 1, "status": "ok", "training_epochs_run": 1000,
+         "training_max_epochs": 1000, "training_best_epoch": 998, "training_stop_reason": "epoch_cap"},
+        {"scenario": "s", "method": "pop", "seed": 0, "status": "ok", "training_epochs_run": None,
+         "training_max_epochs": None, "training_best_epoch": None, "training_stop_reason": None},
+    ])
+    assert capped_cells(records)[["method", "seed"]].values.tolist() == [["mf", 1]]
+    md = training_markdown(records)
+    assert "| s | mf | 520 (40–1000) | 505 | 1000 | 1 | 1 |" in md
+    assert "- `s/mf/1`: best epoch 998 of 1000" in md
+    assert "pop" not in md  # methods without a training log are not listed
+    assert training_markdown(records.iloc[[0]]).endswith("No cell stopped at its epoch cap.\n")

@@ -62,8 +62,8 @@ def cell_env(tmp_path, monkeypatch):
         "datasets": {"toy": {}},
         "scenarios": {"toy-topn": {"kind": "topn", "dataset": "toy"}},
         "evaluation": {"ks": [5, 10], "metrics": ["recall", "ndcg"], "topk_saved": 10},
-        "grid": {"topn": {"scenarios": ["toy-topn"], "methods": ["pop", "broken"]}},
-        "methods": {"pop": {}, "broken": {"mode": "raise"}},
+        "grid": {"topn": {"scenarios": ["toy-topn"], "methods": ["pop", "broken", "mf"]}},
+        "methods": {"pop": {}, "broken": {"mode": "raise"}, "mf": {"epochs": 3, "embedding_size": 4}},
     }
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return tmp_path
@@ -83,6 +83,16 @@ def test_ok_cell_writes_record_per_user_and_topk(cell_env):
     assert topk.groupby("user").size().eq(10).all()
     assert record["cost"]["n_parameters"] == 30  # pop: one count per item
     assert record["data"]["split_sha256"] and record["versions"]["numpy"]
+    assert "training" not in record  # pop has no training log
+
+
+def test_epoch_based_cell_records_how_training_ended(cell_env):
+    params = load_params(cell_env / "params.yaml")
+    run_cell(params, scenario="toy-topn", method="mf", seed=0, split=cell_env / "split", out=cell_env / "out")
+    training = json.loads((cell_env / "out" / "record.json").read_text())["training"]
+    assert training["epochs_run"] == training["max_epochs"] == 3
+    assert training["stop_reason"] == "epoch_cap"  # 3 epochs never exhaust the patience
+    assert 1 <= training["best_epoch"] <= 3 and 0 <= training["best_valid_score"] <= 1
 
 
 @pytest.mark.parametrize(("mode", "message"), [("raise", "boom: simulated plugin crash"), ("nan", "non-finite")])

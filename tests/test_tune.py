@@ -304,8 +304,8 @@ class _Epochs:
             return 0.0
 
         self.log_ = T.train_epochs(
-            module, run_epoch, epochs=self.config.epochs, evaluate=lambda: self.config.quality * state["epoch"],
-            eval_every=1, patience=100, method="epochs",
+            module, run_epoch, T.TorchConfig(epochs=self.config.epochs, patience=100),
+            evaluate=lambda: self.config.quality * state["epoch"], method="epochs",
         )
         self.pop_ = np.asarray(data.matrix.sum(axis=0)).ravel().astype(np.float32)
         return self

@@ -39,9 +39,6 @@ def run_mtl(model, split: Split, evaluation: Evaluation, *, seed: int, method: s
         "n_test_impressions": len(test),
         "n_evaluated_users": len(per_user),
     }
-    log = getattr(model, "training_log_", None)
-    if log is not None and hasattr(log, "epochs_run"):
-        extra["training"] = {"epochs_run": log.epochs_run, "best_epoch": log.best_epoch}
     return CellResult(
         per_user=per_user,
         metrics=summary,

@@ -32,6 +32,7 @@ from bench.report.collect import collect_records
 from bench.report.dvc_views import write_report_views
 from bench.report.significance import significance_table
 from bench.report.sections import NON_METRIC_COLUMNS, sections
+from bench.report.training import capped_cells, training_markdown
 from bench.report.tables import aggregate, to_latex
 
 __all__ = ["build_report"]
@@ -81,6 +82,10 @@ def build_report(
         "`cells.csv` (one row per scenario × method × seed).",
         "",
     ]
+    n_capped = len(capped_cells(records))
+    if n_capped:
+        md += [f"**{n_capped} cell(s) stopped at their epoch cap** (see *Training of the epoch-based "
+               "methods*): their numbers may understate the method.", ""]
     tex: list[str] = []
     sigs: list[pd.DataFrame] = []
     figure_paths: list[Path] = []
@@ -122,6 +127,7 @@ def build_report(
         from bench.report.tuning import tuning_table
 
         md.append(tuning_table(params, Path(tuning)))
+    md.append(training_markdown(records))
     if figure_paths:
         md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in figure_paths] + [""]
     md.append(_incomplete(records))

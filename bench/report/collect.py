@@ -10,7 +10,12 @@ import pandas as pd
 from bench import kinds
 from bench.config import Params
 
-__all__ = ["collect_records", "load_per_user"]
+__all__ = ["TRAINING_COLUMNS", "collect_records", "load_per_user"]
+
+#: How an epoch-based cell's training ended (the record's ``training``; empty for other methods).
+TRAINING_COLUMNS = (
+    "training_epochs_run", "training_max_epochs", "training_best_epoch", "training_stop_reason",
+)
 
 
 def collect_records(params: Params, runs: Path) -> pd.DataFrame:
@@ -36,6 +41,9 @@ def collect_records(params: Params, runs: Path) -> pd.DataFrame:
             row["error"] = record.get("error", {}).get("message") if record["status"] != "ok" else None
             row.update(record.get("metrics", {}))
             row.update(record.get("cost", {}))
+            training = record.get("training") or {}
+            for key in TRAINING_COLUMNS:
+                row[key] = training.get(key.removeprefix("training_"))
             row["commit"] = (record.get("git") or {}).get("commit")
             row["dirty"] = (record.get("git") or {}).get("dirty")
             row["started"] = record.get("started")

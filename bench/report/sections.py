@@ -12,12 +12,14 @@ import pandas as pd
 
 from bench import kinds
 from bench.config import Params
+from bench.report.collect import TRAINING_COLUMNS
 from bench.report.tables import to_markdown
 
 __all__ = ["NON_METRIC_COLUMNS", "SECTIONS", "Section", "sections"]
 
 NON_METRIC_COLUMNS = frozenset(
     {"seed", "n_evaluated_users", "dirty", "fit_seconds", "predict_seconds", "peak_rss_mb", "n_parameters"}
+    | set(TRAINING_COLUMNS)
 )
 
 

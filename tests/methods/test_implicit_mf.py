@@ -34,7 +34,8 @@ def test_checkerboard_top1_is_the_held_out_item(name):
 @pytest.mark.parametrize("name", ["als", "bpr"])
 def test_only_numpy_factors_are_kept(name):
     m = _fit(name, SMALL[name], from_dense(DENSE))
-    assert set(vars(m)) == {"config", "user_factors_", "item_factors_", "n_users_", "n_items_"}
+    assert set(vars(m)) == {"config", "user_factors_", "item_factors_", "n_users_", "n_items_", "training_log_"}
+    assert m.training_log_.to_record()["stop_reason"] == "no_validation"
     assert all(type(v) is np.ndarray for k, v in vars(m).items() if k.endswith("factors_"))
 
 

@@ -195,8 +195,12 @@ class _Counter(torch.nn.Module):
         self.w = torch.nn.Parameter(torch.zeros(1))
 
 
-def _run(scores, *, epochs, eval_every=1, patience=2, losses=None):
+def _run(scores, *, epochs, eval_every=1, patience=2, losses=None, smoothing=1, min_epochs=0):
     module = _Counter()
+    config = T.TorchConfig(
+        epochs=epochs, eval_every=eval_every, patience=patience, smoothing=smoothing,
+        min_epochs=min_epochs,
+    )
     seq = iter(scores or [])
     evaluated = []
 
@@ -211,8 +215,7 @@ def _run(scores, *, epochs, eval_every=1, patience=2, losses=None):
         return next(seq)
 
     log = T.train_epochs(
-        module, run_epoch, epochs=epochs, evaluate=evaluate if scores is not None else None,
-        eval_every=eval_every, patience=patience, method="fake",
+        module, run_epoch, config, evaluate=evaluate if scores is not None else None, method="fake",
     )
     return module, log, evaluated
 
@@ -220,7 +223,7 @@ def _run(scores, *, epochs, eval_every=1, patience=2, losses=None):
 def test_early_stopping_restores_the_best_epoch():
     module, log, evaluated = _run([0.1, 0.3, 0.2, 0.25, 0.9], epochs=10, patience=2)
     assert evaluated == [1, 2, 3, 4]  # stops after 2 evaluations without improvement
-    assert log.epochs_run == 4 and log.stopped_early
+    assert log.epochs_run == 4 and log.stopped_early and log.stop_reason == "patience"
     assert log.best_epoch == 2 and log.best_score == 0.3
     assert int(module.w) == 2  # parameters of epoch 2 are back
     assert log.scores == [(1, 0.1), (2, 0.3), (3, 0.2), (4, 0.25)]
@@ -229,8 +232,36 @@ def test_early_stopping_restores_the_best_epoch():
 def test_eval_every_and_final_epoch_is_evaluated():
     module, log, evaluated = _run([0.1, 0.2, 0.3, 0.4], epochs=7, eval_every=2, patience=3)
     assert evaluated == [2, 4, 6, 7]  # the last epoch is evaluated even off the grid
-    assert log.epochs_run == 7 and not log.stopped_early
+    assert log.epochs_run == 7 and not log.stopped_early and log.stop_reason == "epoch_cap"
     assert log.best_epoch == 7 and int(module.w) == 7
+    assert log.to_record() == {
+        "epochs_run": 7, "max_epochs": 7, "best_epoch": 7, "best_valid_score": 0.4,
+        "stop_reason": "epoch_cap",
+    }
+
+
+def test_smoothed_criterion_outlasts_one_lucky_evaluation():
+    # a lucky 0.5 at epoch 2, then a slow real climb: the raw rule (patience 2) stops at epoch 4,
+    # the mean of the last 3 scores keeps improving, so training goes on until the climb ends
+    scores = [0.1, 0.5, 0.2, 0.3, 0.35, 0.4, 0.45, 0.45, 0.45, 0.45, 0.45]
+    _, raw, _ = _run(scores, epochs=11, patience=2)
+    assert raw.epochs_run == 4 and raw.best_epoch == 2
+    module, smooth, _ = _run(scores, epochs=11, patience=2, smoothing=3)
+    # smoothed means: .1 .3 .267 .333 .283 .35 .4 .433 .45 .45 .45 -> last improvement at epoch 9
+    assert smooth.epochs_run == 11 and smooth.stop_reason == "patience"
+    assert smooth.best_epoch == 2  # the restored state is still the best raw score
+
+
+def test_min_epochs_holds_off_stopping():
+    _, log, evaluated = _run([0.5, 0.1, 0.1, 0.1, 0.1, 0.1], epochs=6, patience=1, min_epochs=4)
+    assert evaluated == [1, 2, 3, 4] and log.stop_reason == "patience"
+
+
+def test_stopping_fields_are_validated():
+    with pytest.raises(ValueError, match="smoothing"):
+        T.TorchConfig(smoothing=0)
+    with pytest.raises(ValueError, match="min_epochs"):
+        T.TorchConfig(epochs=5, min_epochs=6)
 
 
 def test_equal_score_is_not_an_improvement_and_nan_never_improves():

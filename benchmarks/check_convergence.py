@@ -1,0 +1,103 @@
+"""Is the stopping rule converged? For each epoch-based top-N method, train with the configured
+patience P and with 2P (same seed, everything else equal) and compare the best validation NDCG@10 and
+the test NDCG@10 of the restored state, over several seeds.
+
+    .venv/bin/python benchmarks/check_convergence.py --splits artifacts/splits \\
+        --scenario ml100k-topn --methods mf,multvae,lightgcn --seeds 0,1,2
+
+The splits are a pipeline run's ``artifacts/splits`` (or a profile workspace's). The method blocks of
+``params.yaml`` (``--params``) are used with ``patience`` (and ``epochs``, raised so the cap does not
+bind) overridden. Prints one line per (method, seed) and per method the mean gain of 2P over P with
+the seed-std of P's best validation score; writes the rows as JSON to ``--out`` (default
+``benchmarks/results/convergence-<scenario>.json``). The issue's criterion: the gain in best
+validation NDCG@10 is below one seed-std.
+
+Not part of ``make test`` (minutes per method).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.config import load_params  # noqa: E402
+from bench.evaluate.ranking import evaluate_holdout  # noqa: E402
+from bench.fitting import fit_method  # noqa: E402
+from bench.splits.types import Split  # noqa: E402
+
+
+def _fit(params, method: str, split: Split, seed: int, overrides: dict) -> dict:
+    block = {**(params.methods.get(method) or {}), **overrides}
+    from bench import methods as registry
+
+    model = registry.build(method, block)
+    train, valid = split.interactions("train"), split.interactions("valid")
+    fitted = fit_method(model, train, seed=seed, valid=valid, method=method)
+    result = evaluate_holdout(
+        model, train.matrix, valid.matrix, split.interactions("test").matrix, params.evaluation,
+        n_users=split.n_users, method_name=method,
+    )
+    log = model.training_log_
+    return {
+        **log.to_record(),
+        "fit_seconds": round(fitted.seconds, 2),
+        "test_ndcg@10": result.summary()["ndcg@10"],
+        "patience": model.config.patience,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--splits", type=Path, required=True)
+    ap.add_argument("--scenario", required=True)
+    ap.add_argument("--methods", default="mf,multvae,lightgcn")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--params", type=Path, default=REPO / "params.yaml")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    split = Split.read(args.splits / args.scenario)
+    rows = []
+    for method in args.methods.split(","):
+        base = params.build_method(method).config
+        cap = max(base.epochs, 4 * base.epochs)
+        for seed in (int(s) for s in args.seeds.split(",")):
+            for patience in (base.patience, 2 * base.patience):
+                t0 = time.perf_counter()
+                row = _fit(params, method, split, seed, {"patience": patience, "epochs": cap})
+                row.update(method=method, seed=seed, scenario=args.scenario)
+                rows.append(row)
+                print(
+                    f"{method:10s} seed {seed} patience {patience:4d}: epochs {row['epochs_run']:4d} "
+                    f"best @ {row['best_epoch']:4d} valid {row['best_valid_score']:.4f} "
+                    f"test {row['test_ndcg@10']:.4f} ({row['stop_reason']}, "
+                    f"{time.perf_counter() - t0:.0f} s)", flush=True,
+                )
+    print()
+    for method in args.methods.split(","):
+        mine = [r for r in rows if r["method"] == method]
+        p = min(r["patience"] for r in mine)
+        short = {r["seed"]: r for r in mine if r["patience"] == p}
+        long = {r["seed"]: r for r in mine if r["patience"] == 2 * p}
+        gains = [long[s]["best_valid_score"] - short[s]["best_valid_score"] for s in short]
+        test_gains = [long[s]["test_ndcg@10"] - short[s]["test_ndcg@10"] for s in short]
+        std = statistics.stdev(r["best_valid_score"] for r in short.values()) if len(short) > 1 else float("nan")
+        verdict = "converged" if statistics.mean(gains) < std else "STILL MOVES"
+        print(
+            f"{method:10s} patience {p} -> {2 * p}: best valid +{statistics.mean(gains):.4f} "
+            f"(seed-std {std:.4f}: {verdict}), test {statistics.mean(test_gains):+.4f}"
+        )
+    out = args.out or REPO / "benchmarks" / "results" / f"convergence-{args.scenario}.json"
+    out.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
