@@ -3,7 +3,8 @@
 q(z|x_u) = N(mu(x_u), diag sigma^2(x_u)) from the L2-normalised, dropped-out row x_u;
 pi(z) = softmax(f(z));  maximise  sum_i x_ui log pi_i(z) - beta * KL(q(z|x_u) || N(0, I))
 
-with beta annealed linearly from 0 by ``1 / total_anneal_steps`` per gradient step up to ``beta_max``,
+with beta annealed linearly from 0 by ``1 / total_anneal_steps`` per gradient step up to ``beta_max``
+(by default the reference code's schedule measured in epochs, see :func:`anneal_steps`),
 tanh MLP encoder ``n_items -> hidden_size -> 2 * embedding_size`` and the mirrored decoder, Adam — the
 settings of the authors' reference code (``p_dims = [200, 600, n_items]``, dropout 0.5, cap 0.2).
 """
@@ -23,11 +24,11 @@ from bench.interactions import Interactions
 from bench.methods import Categorical, FloatRange, check_users, register
 from methods import _torch as T
 
-__all__ = ["MultVAE", "MultVAEConfig", "kl_weight"]
+__all__ = ["MultVAE", "MultVAEConfig", "anneal_steps", "kl_weight"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class MultVAEConfig(T.TorchConfig):
+class MultVAEConfig(T.TopNStopping):
     """The shared torch fields (:class:`methods._torch.TorchConfig`); ``embedding_size`` is the
     dimension of the latent code z (the paper's 200), ``reg`` the L2 weight on the weight matrices
     (not biases): loss += reg * sum ||W||^2 (the reference code's ``lam``; 0 there), ``batch_size``
@@ -38,14 +39,18 @@ class MultVAEConfig(T.TorchConfig):
         dropout: dropout probability on the normalised input row during training.
         beta_max: cap of the KL weight beta (the paper's anneal cap 0.2).
         total_anneal_steps: gradient steps over which beta grows linearly from 0 to 1 (capped at
-            ``beta_max``), as in the reference code.
+            ``beta_max``). ``None`` (default) scales the reference code's 200,000 steps to the data
+            (:func:`anneal_steps`): beta then reaches ``beta_max`` after the same number of
+            *epochs* (~171) as in the reference ML-20M run, whatever the number of users. A fixed
+            200,000 would leave beta near 0 on small data (ML-100K: 2 steps per epoch, beta ~3e-4
+            after 300 epochs), so ``beta_max`` would have no effect.
     """
 
     embedding_size: int = 200
     hidden_size: int = 600
     dropout: float = 0.5
     beta_max: float = 0.2
-    total_anneal_steps: int = 200_000
+    total_anneal_steps: int | None = None
     reg: float = 0.0
     batch_size: int = 500
 
@@ -65,8 +70,23 @@ class MultVAEConfig(T.TorchConfig):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.beta_max < 0:
             raise ValueError(f"beta_max must be >= 0, got {self.beta_max}")
-        if self.total_anneal_steps < 1:
+        if self.total_anneal_steps is not None and self.total_anneal_steps < 1:
             raise ValueError(f"total_anneal_steps must be >= 1, got {self.total_anneal_steps}")
+
+
+#: The reference code's run (Liang et al.'s notebook, ML-20M): 200,000 anneal steps with 116,677
+#: training users in batches of 500, i.e. 234 gradient steps per epoch.
+REFERENCE_ANNEAL_STEPS = 200_000
+REFERENCE_STEPS_PER_EPOCH = 234
+
+
+def anneal_steps(steps_per_epoch: int, total_anneal_steps: int | None = None) -> int:
+    """``total_anneal_steps``, or when ``None`` the reference schedule rescaled to
+    ``steps_per_epoch``: ``200,000 * steps_per_epoch / 234`` (beta reaches 0.2 after ~171 epochs,
+    as in the reference ML-20M run)."""
+    if total_anneal_steps is not None:
+        return total_anneal_steps
+    return max(1, round(REFERENCE_ANNEAL_STEPS * steps_per_epoch / REFERENCE_STEPS_PER_EPOCH))
 
 
 def kl_weight(step: int, *, beta_max: float, total_anneal_steps: int) -> float:
@@ -143,6 +163,8 @@ class MultVAE:
             model = _VAE(data.n_items, cfg.hidden_size, cfg.embedding_size, device, gen)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
             step = 0
+            total_anneal = anneal_steps(-(-len(active) // cfg.batch_size), cfg.total_anneal_steps)
+            self.anneal_steps_ = total_anneal
 
             def run_epoch(epoch: int) -> float:
                 nonlocal step
@@ -161,7 +183,7 @@ class MultVAE:
                     nll = -(F.log_softmax(model.decode(z), dim=1) * x).sum(1).mean()
                     kl = (-0.5 * (1 + logvar - mu.square() - logvar.exp()).sum(1)).mean()
                     beta = kl_weight(
-                        step, beta_max=cfg.beta_max, total_anneal_steps=cfg.total_anneal_steps
+                        step, beta_max=cfg.beta_max, total_anneal_steps=total_anneal
                     )
                     loss = nll + beta * kl
                     if cfg.reg > 0:
@@ -180,8 +202,7 @@ class MultVAE:
                 build_score_fn, train=data, valid=valid, method="multvae"
             )
             self.training_log_ = T.train_epochs(
-                model, run_epoch, epochs=cfg.epochs, evaluate=evaluate,
-                eval_every=cfg.eval_every, patience=cfg.patience, method="multvae",
+                model, run_epoch, cfg, evaluate=evaluate, method="multvae",
             )
         self.model_ = model.cpu().eval()
         self.train_ = x_all.astype(bool)

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from bench import methods
 from bench.errors import ConfigError
-from methods.multvae import MultVAE, MultVAEConfig, kl_weight
+from methods.multvae import MultVAE, MultVAEConfig, anneal_steps, kl_weight
 from tests.methods.test_torch_helpers import (
     check_fit_contract,
     check_known_answer,
@@ -51,6 +51,17 @@ def test_scores_are_eval_mode_and_use_the_stored_training_rows():
     assert not np.shares_memory(m.train_.indices, train.matrix.indices)
     # cold users (last two rows) are encoded from an empty row: identical, finite scores
     assert np.isfinite(s).all() and np.array_equal(s[-1], s[-2])
+
+
+def test_default_anneal_schedule_is_the_reference_one_in_epochs():
+    # the reference ML-20M run: 234 steps per epoch -> its 200,000 steps exactly
+    assert anneal_steps(234) == 200_000
+    # ML-100K leave-last-out: 943 users in batches of 500 = 2 steps per epoch; beta reaches 0.2
+    # after 0.2 * 1709 = 342 steps = 171 epochs, as in the reference run (40,000 / 234)
+    steps = anneal_steps(2)
+    assert steps == 1709
+    assert kl_weight(171 * 2, beta_max=0.2, total_anneal_steps=steps) == pytest.approx(0.2, abs=1e-3)
+    assert anneal_steps(2, 200_000) == 200_000  # an explicit value is kept
 
 
 def test_kl_weight_schedule():
