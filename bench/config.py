@@ -425,6 +425,22 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
 
 
 def _read_yaml(path: Path) -> Mapping[str, Any]:
+    raw = read_params_yaml(path)
+    unknown = sorted(set(raw) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{path.name}: unknown section(s) {unknown}; valid sections are {list(SECTIONS)}")
+    return raw
+
+
+def read_params_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The mapping of a params file, with ``extends: OTHER.yaml`` resolved.
+
+    A profile may start from another params file (``extends`` is relative to the profile's folder)
+    and give only what differs: mappings merge key by key, recursively; any other value (a list such
+    as a grid's ``scenarios``, a number, a string) replaces the base's. ``profiles/paper.yaml``
+    extends ``params.yaml`` this way.
+    """
+    path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: file not found; run from the repository root or pass --params")
     try:
@@ -433,10 +449,26 @@ def _read_yaml(path: Path) -> Mapping[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    unknown = sorted(set(raw) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(f"{path.name}: unknown section(s) {unknown}; valid sections are {list(SECTIONS)}")
-    return raw
+    raw = dict(raw)
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"{path.name}: extends must be a path to a params file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in _seen or base_path == path.resolve():
+        raise ConfigError(f"{path.name}: extends {base!r} forms a cycle")
+    return _merge(read_params_yaml(base_path, (*_seen, path.resolve())), raw)
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _seeds(seeds: Any, where: str) -> tuple[int, ...]:

@@ -33,3 +33,35 @@ def mirror() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def data_work(tmp_path_factory, mirror) -> Path:
+    """Scratch folder of :func:`prepared` (raw fetches, prepared tables, a private checksum lock)."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def prepared(data_work, mirror):
+    """``prepared(name, **options)``: fetch ``name`` from the mirror and prepare it, once per session
+    and options (real files, real parsers)."""
+    from bench.data.fetch import fetch_dataset
+    from bench.data.prepare import PrepareOptions, prepare_dataset
+
+    sources = REPO_ROOT / "datasets" / "sources.yaml"
+    lock = data_work / "checksums.lock"
+    done: dict = {}
+
+    def get(name: str, **options):
+        raw = data_work / "raw" / name
+        if not (raw / "fetch.json").exists():
+            fetch_dataset(name, sources=sources, out=raw, mirror=mirror, lock=lock)
+        tag = "-".join(f"{k}{v}" for k, v in sorted(options.items())) or "default"
+        if (name, tag) not in done:
+            done[name, tag] = prepare_dataset(
+                name, sources=sources, raw=raw, out=data_work / "prepared" / tag / name,
+                options=PrepareOptions(**options), lock=lock,
+            )
+        return done[name, tag]
+
+    return get

@@ -64,3 +64,38 @@ def test_cli_reports_config_errors_without_traceback(tmp_path, capsys):
     assert main(["check", "--params", str(path)]) == 2
     err = capsys.readouterr().err
     assert "recx check: error: unknown method 'nope'" in err and "Traceback" not in err
+
+
+def test_a_profile_extends_another_params_file(tmp_path):
+    """``extends``: mappings merge key by key, lists and scalars replace; the paper profile is the
+    default one plus its release-pair scenarios."""
+    from bench.config import read_params_yaml
+
+    (tmp_path / "base.yaml").write_text(
+        "seeds: [0, 1]\nevaluation: {ks: [10], metrics: [ndcg], batch_size: 8}\n"
+        "grid: {topn: {scenarios: [a, b], methods: [pop]}}\n"
+    )
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "p.yaml").write_text(
+        "extends: ../base.yaml\nseeds: [3]\nevaluation: {batch_size: 16}\ngrid: {topn: {scenarios: [c]}}\n"
+    )
+    got = read_params_yaml(tmp_path / "sub" / "p.yaml")
+    assert got["seeds"] == [3]
+    assert got["evaluation"] == {"ks": [10], "metrics": ["ndcg"], "batch_size": 16}
+    assert got["grid"] == {"topn": {"scenarios": ["c"], "methods": ["pop"]}}
+    (tmp_path / "base.yaml").write_text("extends: sub/p.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        read_params_yaml(tmp_path / "sub" / "p.yaml")
+
+    paper, default = (load_params(REPO_ROOT / f) for f in ("profiles/paper.yaml", "params.yaml"))
+    assert set(default.scenarios) < set(paper.scenarios)
+    assert paper.grids["topn"] == default.grids["topn"] and paper.seeds == default.seeds
+
+
+def test_workspace_params_of_an_extending_profile_are_the_merged_file(tmp_path):
+    from bench.profiles import _write_params
+
+    _write_params(REPO_ROOT / "profiles" / "paper.yaml", tmp_path / "params.yaml")
+    merged = load_params(tmp_path / "params.yaml")
+    assert "extends" not in yaml.safe_load((tmp_path / "params.yaml").read_text())
+    assert merged.scenarios == load_params(REPO_ROOT / "profiles" / "paper.yaml").scenarios

@@ -22,7 +22,7 @@ from tests.conftest import REPO_ROOT
 SOURCES = REPO_ROOT / "datasets" / "sources.yaml"
 
 MIRRORED = [
-    "ml-100k", "ml-latest-small",
+    "ml-100k", "ml-1m", "ml-latest-small",
     "amazon2018-All_Beauty", "amazon2018-AMAZON_FASHION", "amazon2018-Appliances", "amazon2018-Gift_Cards",
     "amazon2018-Magazine_Subscriptions",
     "disencdr-sport-cloth", "disencdr-phone-electronic", "disencdr-sport-phone", "disencdr-electronic-cloth",
@@ -31,23 +31,8 @@ MIRRORED = [
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory, mirror) -> Path:
-    return tmp_path_factory.mktemp("data")
-
-
-@pytest.fixture(scope="module")
-def prepared(work, mirror):
-    """Fetch (from the mirror) and prepare every mirrored dataset once for this module."""
-
-    def get(name: str, **options) -> PreparedDataset:
-        raw = work / "raw" / name
-        if not (raw / "fetch.json").exists():
-            fetch_dataset(name, sources=SOURCES, out=raw, mirror=mirror, lock=work / "checksums.lock")
-        tag = "-".join(f"{k}{v}" for k, v in sorted(options.items())) or "default"
-        return prepare_dataset(name, sources=SOURCES, raw=raw, out=work / "prepared" / tag / name,
-                               options=PrepareOptions(**options), lock=work / "checksums.lock")
-
-    return get
+def work(data_work) -> Path:
+    return data_work
 
 
 def _accounting(stats: dict) -> None:
@@ -97,6 +82,35 @@ def test_ml100k(prepared):
     row = data.interactions.iloc[0]
     assert (data.users.loc[row["user"], "user_id"], data.items.loc[row["item"], "item_id"]) == ("196", "242")
     assert (row["rating"], row["timestamp"]) == (3.0, 881250949)
+
+
+def test_ml1m(prepared):
+    """The complete ML-1M of the mirror (MANIFEST.md section 3)."""
+    data = prepared("ml-1m")
+    s = data.stats
+    assert (s["n_interactions"], s["n_users"], s["n_items"]) == (1_000_209, 6_040, 3_706)
+    assert s["duplicates"] == 0 and sum(s["invalid"].values()) == 0
+    counts = data.interactions["rating"].value_counts().sort_index()
+    assert counts.to_dict() == {1.0: 56174, 2.0: 107557, 3.0: 261197, 4.0: 348971, 5.0: 226310}
+    assert s["inputs"]["ratings.dat"] == "506d64ca44484487c11dc2d9a28de5c54948213e6b96285e298afe28d6ea4e0f"
+    assert (data.users["gender"] == "M").sum() == 4331
+    # the first ratings.dat line: 1::1193::5::978300760
+    row = data.interactions.iloc[0]
+    assert (data.users.loc[row["user"], "user_id"], data.items.loc[row["item"], "item_id"]) == ("1", "1193")
+    assert (row["rating"], row["timestamp"]) == (5.0, 978300760)
+
+
+def test_committed_lock_pins_ml1m_ratings(tmp_path, mirror):
+    """datasets/checksums.lock (committed) holds the first-use sha256 of ratings.dat, and a fetch
+    verifies against it."""
+    import yaml
+
+    lock = yaml.safe_load((REPO_ROOT / "datasets" / "checksums.lock").read_text())
+    assert lock["ml-1m"]["ratings.dat"] == "506d64ca44484487c11dc2d9a28de5c54948213e6b96285e298afe28d6ea4e0f"
+    copy = tmp_path / "checksums.lock"
+    shutil.copy(REPO_ROOT / "datasets" / "checksums.lock", copy)
+    fetch_dataset("ml-1m", sources=SOURCES, out=tmp_path / "raw", mirror=mirror, lock=copy)
+    assert copy.read_text() == (REPO_ROOT / "datasets" / "checksums.lock").read_text()
 
 
 def test_ml_latest_small(prepared):
