@@ -48,12 +48,32 @@ def package_versions() -> dict[str, str]:
 
 
 def hardware() -> dict[str, str | int | None]:
+    """The machine of a run. ``cpu_model`` and ``simd`` (the widest vector instruction set: torch and
+    numpy pick their kernels by it) matter: float results of the same code and seed can differ in the
+    last bits between an AVX2 and an AVX-512 machine."""
+    model, simd = _cpuinfo()
     return {
         "machine": platform.machine(),
         "processor": platform.processor() or None,
+        "cpu_model": model,
+        "simd": simd,
         "cpus": os.cpu_count(),
         "system": platform.system(),
     }
+
+
+def _cpuinfo() -> tuple[str | None, str | None]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None, None
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                  if line.startswith("model name")), None)
+    flags = next((set(line.split(":", 1)[1].split()) for line in text.splitlines()
+                  if line.startswith("flags")), set())
+    simd = next((name for name, flag in (("AVX512", "avx512f"), ("AVX2", "avx2"), ("AVX", "avx"))
+                 if flag in flags), None)
+    return model, simd
 
 
 def source_sha256(obj: object) -> str | None:
