@@ -89,7 +89,8 @@ def test_a_profile_extends_another_params_file(tmp_path):
 
     paper, default = (load_params(REPO_ROOT / f) for f in ("profiles/paper.yaml", "params.yaml"))
     assert set(default.scenarios) < set(paper.scenarios)
-    assert paper.grids["topn"] == default.grids["topn"] and paper.seeds == default.seeds
+    assert set(default.grids["topn"].scenarios) < set(paper.grids["topn"].scenarios)
+    assert paper.grids["topn"].methods == default.grids["topn"].methods and paper.seeds == default.seeds
 
 
 def test_workspace_params_of_an_extending_profile_are_the_merged_file(tmp_path):
