@@ -1,9 +1,12 @@
-"""Is the stopping rule converged? For each epoch-based top-N method, train with the configured
-patience P and with 2P (same seed, everything else equal) and compare the best validation NDCG@10 and
-the test NDCG@10 of the restored state, over several seeds.
+"""Is the stopping rule converged? For each epoch-based method of a scenario (any kind), train with
+the configured patience P and with 2P (same seed, everything else equal) and compare the best
+validation score and a test metric of the restored state, over several seeds. Each fit runs through
+the kind's own cell runner, exactly as ``recx run`` does.
 
     .venv/bin/python benchmarks/check_convergence.py --splits artifacts/splits \\
         --scenario ml100k-topn --methods mf,multvae,lightgcn --seeds 0,1,2
+    .venv/bin/python benchmarks/check_convergence.py --splits artifacts/splits \\
+        --scenario ml100k-genre-warm --methods target_only,cmf,bitgcf --metric ndcg@10
 
 The splits are a pipeline run's ``artifacts/splits`` (or a profile workspace's). The method blocks of
 ``params.yaml`` (``--params``) are used with ``patience`` (and ``epochs``, raised so the cap does not
@@ -27,28 +30,22 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import methods as registry  # noqa: E402
+from bench.cells import runner  # noqa: E402
 from bench.config import load_params  # noqa: E402
-from bench.evaluate.ranking import evaluate_holdout  # noqa: E402
-from bench.fitting import fit_method  # noqa: E402
 from bench.splits.types import Split  # noqa: E402
 
 
-def _fit(params, method: str, split: Split, seed: int, overrides: dict) -> dict:
+def _fit(params, scenario: str, method: str, split: Split, seed: int, overrides: dict, metric: str) -> dict:
     block = {**(params.methods.get(method) or {}), **overrides}
-    from bench import methods as registry
-
     model = registry.build(method, block)
-    train, valid = split.interactions("train"), split.interactions("valid")
-    fitted = fit_method(model, train, seed=seed, valid=valid, method=method)
-    result = evaluate_holdout(
-        model, train.matrix, valid.matrix, split.interactions("test").matrix, params.evaluation,
-        n_users=split.n_users, method_name=method,
-    )
-    log = model.training_log_
+    kind = params.scenario(scenario).kind
+    result = runner(kind)(model, split, params.evaluation, seed=seed, method=method)
     return {
-        **log.to_record(),
-        "fit_seconds": round(fitted.seconds, 2),
-        "test_ndcg@10": result.summary()["ndcg@10"],
+        **model.training_log_.to_record(),
+        "fit_seconds": round(result.fit_seconds, 2),
+        "test": result.metrics[metric],
+        "metric": metric,
         "patience": model.config.patience,
     }
 
@@ -60,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--methods", default="mf,multvae,lightgcn")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--params", type=Path, default=REPO / "params.yaml")
+    ap.add_argument("--metric", default="ndcg@10", help="test metric to compare (a cell summary metric)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
     params = load_params(args.params)
@@ -71,13 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         for seed in (int(s) for s in args.seeds.split(",")):
             for patience in (base.patience, 2 * base.patience):
                 t0 = time.perf_counter()
-                row = _fit(params, method, split, seed, {"patience": patience, "epochs": cap})
+                row = _fit(params, args.scenario, method, split, seed,
+                           {"patience": patience, "epochs": cap}, args.metric)
                 row.update(method=method, seed=seed, scenario=args.scenario)
                 rows.append(row)
                 print(
                     f"{method:10s} seed {seed} patience {patience:4d}: epochs {row['epochs_run']:4d} "
                     f"best @ {row['best_epoch']:4d} valid {row['best_valid_score']:.4f} "
-                    f"test {row['test_ndcg@10']:.4f} ({row['stop_reason']}, "
+                    f"test {args.metric} {row['test']:.4f} ({row['stop_reason']}, "
                     f"{time.perf_counter() - t0:.0f} s)", flush=True,
                 )
     print()
@@ -87,12 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         short = {r["seed"]: r for r in mine if r["patience"] == p}
         long = {r["seed"]: r for r in mine if r["patience"] == 2 * p}
         gains = [long[s]["best_valid_score"] - short[s]["best_valid_score"] for s in short]
-        test_gains = [long[s]["test_ndcg@10"] - short[s]["test_ndcg@10"] for s in short]
+        test_gains = [long[s]["test"] - short[s]["test"] for s in short]
         std = statistics.stdev(r["best_valid_score"] for r in short.values()) if len(short) > 1 else float("nan")
         verdict = "converged" if statistics.mean(gains) < std else "STILL MOVES"
         print(
             f"{method:10s} patience {p} -> {2 * p}: best valid +{statistics.mean(gains):.4f} "
-            f"(seed-std {std:.4f}: {verdict}), test {statistics.mean(test_gains):+.4f}"
+            f"(seed-std {std:.4f}: {verdict}), test {args.metric} {statistics.mean(test_gains):+.4f}"
         )
     out = args.out or REPO / "benchmarks" / "results" / f"convergence-{args.scenario}.json"
     out.write_text(json.dumps(rows, indent=1) + "\n")
