@@ -21,7 +21,13 @@ import numpy as np
 from bench.errors import MethodError
 
 __all__ = [
-    "Fitted", "StopReason", "TrainingLog", "failure", "fit_method", "peak_rss_mb", "training_summary",
+    "Fitted",
+    "StopReason",
+    "TrainingLog",
+    "failure",
+    "fit_method",
+    "peak_rss_mb",
+    "training_summary",
 ]
 
 
@@ -98,10 +104,28 @@ def fit_method(
 
 def training_summary(model: Any) -> dict[str, Any] | None:
     """How an epoch-based method's training ended (epochs run, cap, best epoch, best validation
-    score, stop reason: its ``training_log_.to_record()``), or ``None`` for methods without one."""
+    score, stop reason: its ``training_log_.to_record()``), or ``None`` for methods without one.
+
+    A method that trains one model per part (``single_task``: ``training_logs_``, part -> log) gets
+    the summary of its longest-running part, ``stop_reason`` ``epoch_cap`` if any part hit its cap,
+    and every part's own summary under ``parts``."""
     log = getattr(model, "training_log_", None)
-    to_record = getattr(log, "to_record", None)
-    return to_record() if callable(to_record) else None
+    if isinstance(log, TrainingLog):
+        return log.to_record()
+    logs = getattr(model, "training_logs_", None)
+    if not isinstance(logs, dict) or not logs:
+        return None
+    if not all(isinstance(v, TrainingLog) for v in logs.values()):
+        return None
+    parts = {str(k): v.to_record() for k, v in logs.items()}
+    longest = max(parts.values(), key=lambda r: r["epochs_run"])
+    capped = any(r["stop_reason"] == "epoch_cap" for r in parts.values())
+    return {
+        **longest,
+        "best_valid_score": None,
+        "stop_reason": "epoch_cap" if capped else longest["stop_reason"],
+        "parts": parts,
+    }
 
 
 def peak_rss_mb() -> float:

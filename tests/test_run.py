@@ -127,3 +127,18 @@ def test_count_parameters_counts_learned_float_arrays():
     m.n_users_ = 3
     m._cache = np.zeros(100)
     assert count_parameters(m) == 16
+
+
+def test_training_summary_of_a_method_with_one_log_per_part():
+    from bench.fitting import TrainingLog, training_summary
+
+    class PerTask:
+        training_logs_ = {
+            "click": TrainingLog(epochs_run=9, max_epochs=40, best_epoch=6, best_score=0.5, stop_reason="patience"),
+            "like": TrainingLog(epochs_run=40, max_epochs=40, best_epoch=40, best_score=0.7, stop_reason="epoch_cap"),
+        }
+
+    got = training_summary(PerTask())
+    assert got["epochs_run"] == 40 and got["stop_reason"] == "epoch_cap"
+    assert got["parts"]["click"]["best_epoch"] == 6
+    assert training_summary(object()) is None
