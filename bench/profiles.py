@@ -4,9 +4,10 @@ workspace's ``dvc.yaml`` is rendered for its own params' kinds (:mod:`bench.pipe
 
 A profile is a params file (``profiles/ci.yaml``, ``profiles/tuned.yaml``; ``default`` is the root
 ``params.yaml``), complete or ``extends: ../params.yaml`` plus what differs (``profiles/paper.yaml``;
-:func:`bench.config.read_params_yaml`). Its workspace is ``workspaces/<name>/`` (git- and DVC-ignored): a DVC project
-(``dvc init --no-scm``) holding a fresh copy of ``dvc.yaml``, the dataset declarations and the code
-folders that stages list as dependencies, with the profile as its ``params.yaml``. Its own
+:func:`bench.config.read_params_yaml`). Its workspace is ``workspaces/<name>/`` (git- and
+DVC-ignored): a DVC project (``dvc init --no-scm``) holding a fresh copy of ``dvc.yaml``, the
+dataset declarations and the code folders that stages list as dependencies, with the profile (merged
+with what it extends) as its ``params.yaml``. Its own
 ``dvc.lock``, ``artifacts/`` and ``reports/`` stay inside it; its DVC cache is the root project's, so
 data fetched or prepared once (and every stage in DVC's run cache) is restored, not recomputed.
 

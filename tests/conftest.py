@@ -41,6 +41,12 @@ def data_work(tmp_path_factory, mirror) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
+def prepared_folder(data_work: Path, name: str, options: dict) -> Path:
+    """Where :func:`prepared` writes ``name`` prepared with ``options``."""
+    tag = "-".join(f"{k}{v}" for k, v in sorted(options.items())) or "default"
+    return data_work / "prepared" / tag / name
+
+
 @pytest.fixture(scope="session")
 def prepared(data_work, mirror):
     """``prepared(name, **options)``: fetch ``name`` from the mirror and prepare it, once per session
@@ -56,12 +62,11 @@ def prepared(data_work, mirror):
         raw = data_work / "raw" / name
         if not (raw / "fetch.json").exists():
             fetch_dataset(name, sources=sources, out=raw, mirror=mirror, lock=lock)
-        tag = "-".join(f"{k}{v}" for k, v in sorted(options.items())) or "default"
-        if (name, tag) not in done:
-            done[name, tag] = prepare_dataset(
-                name, sources=sources, raw=raw, out=data_work / "prepared" / tag / name,
-                options=PrepareOptions(**options), lock=lock,
+        out = prepared_folder(data_work, name, options)
+        if out not in done:
+            done[out] = prepare_dataset(
+                name, sources=sources, raw=raw, out=out, options=PrepareOptions(**options), lock=lock,
             )
-        return done[name, tag]
+        return done[out]
 
     return get

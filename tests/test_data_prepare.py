@@ -17,7 +17,7 @@ from bench.data.prepare import PrepareOptions, prepare_dataset
 from bench.data.sources import load_sources
 from bench.data.tables import PreparedDataset
 from bench.errors import DataError
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, prepared_folder
 
 SOURCES = REPO_ROOT / "datasets" / "sources.yaml"
 
@@ -43,7 +43,7 @@ def _accounting(stats: dict) -> None:
 @pytest.mark.parametrize("name", MIRRORED)
 def test_written_tables_round_trip(prepared, work, name):
     data = prepared(name)
-    back = PreparedDataset.read(work / "prepared" / "default" / name)
+    back = PreparedDataset.read(prepared_folder(work, name, {}))
     assert back.stats == json.loads(json.dumps(data.stats))
     inter = back.interactions
     assert list(inter.columns[:5]) == ["user", "item", "rating", "timestamp", "domain"]
@@ -235,7 +235,7 @@ def test_prepare_is_deterministic(prepared, work, mirror):
     again = work / "again"
     prepare_dataset("ml-latest-small", sources=SOURCES, raw=work / "raw" / "ml-latest-small", out=again,
                     options=PrepareOptions(), lock=work / "checksums.lock")
-    first = work / "prepared" / "default" / "ml-latest-small"
+    first = prepared_folder(work, "ml-latest-small", {})
     for f in ("interactions.parquet", "users.parquet", "items.parquet", "stats.json"):
         assert (first / f).read_bytes() == (again / f).read_bytes(), f
 

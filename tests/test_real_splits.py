@@ -11,7 +11,7 @@ import pytest
 from bench.config import load_params
 from bench.splits.build import build_split
 from bench.splits.types import Split
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, prepared_folder
 
 PAPER = load_params(REPO_ROOT / "profiles" / "paper.yaml")
 DEFAULT = load_params(REPO_ROOT / "params.yaml")
@@ -58,8 +58,7 @@ def split_of(prepared, data_work, tmp_path_factory):
         scenario = params.scenario(name)
         options = dict(params.datasets.get(scenario.dataset) or {})
         prepared(scenario.dataset, **options)
-        tag = "-".join(f"{k}{v}" for k, v in sorted(options.items())) or "default"
-        build_split(scenario, prepared=data_work / "prepared" / tag / scenario.dataset, out=folder / name)
+        build_split(scenario, prepared=prepared_folder(data_work, scenario.dataset, options), out=folder / name)
         return Split.read(folder / name)
 
     return get

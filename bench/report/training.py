@@ -8,8 +8,8 @@ import pandas as pd
 __all__ = ["capped_cells", "training_markdown"]
 
 RULE = (
-    "Every epoch-based method (all families) trains with the same rule: evaluate NDCG@10 on the "
-    "validation part after each epoch, keep the best state, stop once the mean of the last "
+    "Every epoch-based method (all families) trains with the same rule: evaluate on the validation "
+    "part after each epoch (NDCG@10 for the ranking kinds), keep the best state, stop once the mean of the last "
     "`smoothing` validation scores has not improved for `patience` evaluations (and at least "
     "`min_epochs` epochs ran), then restore the best state. A cell that stops at `epochs` instead "
     "is listed below as *stopped at its epoch cap*."
