@@ -1,12 +1,16 @@
 """Is the stopping rule converged? For each epoch-based method of a scenario (any kind), train with
 the configured patience P and with 2P (same seed, everything else equal) and compare the best
-validation score and a test metric of the restored state, over several seeds. Each fit runs through
-the kind's own cell runner, exactly as ``recx run`` does.
+validation score and a test metric of the restored state, over several seeds. A method that trains a
+fixed number of epochs without validation (``als``, ``bpr``: ``implicit`` has no early stopping) is
+checked the same way with ``epochs`` E vs 2E, its validation NDCG@10 computed after the fit (top-N
+kind only). Each fit runs through the kind's own cell runner, exactly as ``recx run`` does.
 
     .venv/bin/python benchmarks/check_convergence.py --splits artifacts/splits \\
         --scenario ml100k-topn --methods mf,multvae,lightgcn --seeds 0,1,2
     .venv/bin/python benchmarks/check_convergence.py --splits artifacts/splits \\
         --scenario ml100k-genre-warm --methods target_only,cmf,bitgcf --metric ndcg@10
+    .venv/bin/python benchmarks/check_convergence.py --splits artifacts/splits \\
+        --scenario ml100k-topn --methods als,bpr --out benchmarks/results/convergence-ml100k-topn-implicit.json
 
 The splits are a pipeline run's ``artifacts/splits`` (or a profile workspace's). The method blocks of
 ``params.yaml`` (``--params``) are used with ``patience`` (and ``epochs``, raised so the cap does not
@@ -33,8 +37,25 @@ sys.path.insert(0, str(REPO))
 from bench import methods as registry  # noqa: E402
 from bench.cells import runner  # noqa: E402
 from bench.config import load_params  # noqa: E402
+from bench.evaluate.ranking import validation_score  # noqa: E402
 from bench.fitting import training_summary  # noqa: E402
 from bench.splits.types import Split  # noqa: E402
+
+
+def _budget(config) -> tuple[str, int]:
+    """The knob that sets how long a method trains: ``patience`` for validated early stopping,
+    ``epochs`` for a fixed budget."""
+    if hasattr(config, "patience"):
+        return "patience", config.patience
+    return "epochs", config.epochs
+
+
+def _valid_ndcg(model, split: Split) -> float:
+    """Validation NDCG@10 of a fitted top-N method (train items masked), as early stopping scores it."""
+    return validation_score(
+        model.score, exclude=split.interactions("train").matrix,
+        truth=split.interactions("valid").matrix, k=10, metric="ndcg",
+    )
 
 
 def _fit(params, scenario: str, method: str, split: Split, seed: int, overrides: dict, metric: str) -> dict:
@@ -42,12 +63,17 @@ def _fit(params, scenario: str, method: str, split: Split, seed: int, overrides:
     model = registry.build(method, block)
     kind = params.scenario(scenario).kind
     result = runner(kind)(model, split, params.evaluation, seed=seed, method=method)
+    summary = training_summary(model) or {}
+    knob, value = _budget(model.config)
+    if summary.get("best_valid_score") is None and kind == "topn":
+        summary["best_valid_score"] = _valid_ndcg(model, split)
     return {
-        **training_summary(model),
+        **summary,
         "fit_seconds": round(result.fit_seconds, 2),
         "test": result.metrics[metric],
         "metric": metric,
-        "patience": model.config.patience,
+        "knob": knob,
+        "budget": value,
     }
 
 
@@ -66,16 +92,17 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for method in args.methods.split(","):
         base = params.build_method(method).config
-        cap = 4 * base.epochs  # so that the cap does not end either run
+        knob, value = _budget(base)
+        cap = 4 * base.epochs  # so that the cap does not end either patience run
         for seed in (int(s) for s in args.seeds.split(",")):
-            for patience in (base.patience, 2 * base.patience):
+            for budget in (value, 2 * value):
                 t0 = time.perf_counter()
-                row = _fit(params, args.scenario, method, split, seed,
-                           {"patience": patience, "epochs": cap}, args.metric)
+                overrides = {"patience": budget, "epochs": cap} if knob == "patience" else {"epochs": budget}
+                row = _fit(params, args.scenario, method, split, seed, overrides, args.metric)
                 row.update(method=method, seed=seed, scenario=args.scenario)
                 rows.append(row)
                 print(
-                    f"{method:10s} seed {seed} patience {patience:4d}: epochs {row['epochs_run']:4d} "
+                    f"{method:10s} seed {seed} {knob} {budget:4d}: epochs {row['epochs_run']:4d} "
                     f"best @ {row['best_epoch']:4d} valid {row['best_valid_score']:.4f} "
                     f"test {args.metric} {row['test']:.4f} ({row['stop_reason']}, "
                     f"{time.perf_counter() - t0:.0f} s)", flush=True,
@@ -83,15 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for method in args.methods.split(","):
         mine = [r for r in rows if r["method"] == method]
-        p = min(r["patience"] for r in mine)
-        short = {r["seed"]: r for r in mine if r["patience"] == p}
-        long = {r["seed"]: r for r in mine if r["patience"] == 2 * p}
+        p = min(r["budget"] for r in mine)
+        short = {r["seed"]: r for r in mine if r["budget"] == p}
+        long = {r["seed"]: r for r in mine if r["budget"] == 2 * p}
         gains = [long[s]["best_valid_score"] - short[s]["best_valid_score"] for s in short]
         test_gains = [long[s]["test"] - short[s]["test"] for s in short]
         std = statistics.stdev(r["best_valid_score"] for r in short.values()) if len(short) > 1 else float("nan")
         verdict = "converged" if statistics.mean(gains) < std else "STILL MOVES"
         print(
-            f"{method:10s} patience {p} -> {2 * p}: best valid +{statistics.mean(gains):.4f} "
+            f"{method:10s} {mine[0]['knob']} {p} -> {2 * p}: best valid +{statistics.mean(gains):.4f} "
             f"(seed-std {std:.4f}: {verdict}), test {args.metric} {statistics.mean(test_gains):+.4f}"
         )
     out = args.out or REPO / "benchmarks" / "results" / f"convergence-{args.scenario}.json"
