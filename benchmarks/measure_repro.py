@@ -53,6 +53,16 @@ def _tree_rss(proc: psutil.Process) -> tuple[int, int]:
     return total, biggest
 
 
+#: ``recx repro``'s line per finished stage (``bench.repro._Progress.finished``):
+#: ``[  20/251] ok         9.6 s  STAGE   (20/251 done, ...)``
+FINISHED_LINE = re.compile(r"^\[\s*\d+/\d+\]\s+(?:ok|FAILED)\s+([\d.]+) s\s+(\S+)")
+
+
+def stage_seconds(lines: list[str]) -> dict[str, float]:
+    """Seconds per finished stage, read from ``recx repro``'s output lines."""
+    return {m.group(2): float(m.group(1)) for m in map(FINISHED_LINE.match, lines) if m}
+
+
 def timed_repro(ws: Path, env: dict[str, str], jobs: int) -> dict:
     """Run ``recx repro --jobs`` in ``ws``; wall seconds, peak RSS and per-stage seconds."""
     recx = Path(sys.executable).parent / "recx"
@@ -79,11 +89,7 @@ def timed_repro(ws: Path, env: dict[str, str], jobs: int) -> dict:
     proc.wait()
     sampler.join()
     wall = time.perf_counter() - start
-    stages = {
-        m.group(2): float(m.group(1))
-        for m in (re.search(r"\]\s+\S+\s+([\d.]+) s\s+(\S+)$", ln) for ln in lines)
-        if m
-    }
+    stages = stage_seconds(lines)
     return {
         "returncode": proc.returncode,
         "wall_seconds": round(wall, 1),

@@ -199,3 +199,21 @@ def test_eta_comes_from_recorded_costs(tmp_path):
     assert progress.eta() == pytest.approx((5.5 + 40.0 + 40.0) / 2)
     progress.finished("run-topn@s-ease-0", True, 5.0)
     assert lines[-1].startswith("[   1/3] ok ") and "1/3 done" in lines[-1] and "ETA" in lines[-1]
+
+
+def test_measure_repro_reads_the_progress_lines_repro_prints():
+    # benchmarks/measure_repro.py times every stage from these lines: a change of their format
+    # must not leave its committed stage_seconds silently empty
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    try:
+        from measure_repro import stage_seconds
+    finally:
+        sys.path.remove(str(REPO_ROOT / "benchmarks"))
+    lines: list[str] = []
+    progress = R._Progress(jobs=2, estimates={}, echo=lines.append, live=False)
+    progress.add([R.StageJob("run-topn@s-ease-0", "s"), R.StageJob("run-mtl@s-mmoe-1", "s")])
+    progress.finished("run-topn@s-ease-0", True, 5.5)
+    progress.finished("run-mtl@s-mmoe-1", False, 123.4)
+    assert stage_seconds(["recx repro: done", *lines]) == {
+        "run-topn@s-ease-0": 5.5, "run-mtl@s-mmoe-1": 123.4,
+    }
