@@ -37,9 +37,9 @@ sys.path.insert(0, str(REPO))
 from bench import methods as registry  # noqa: E402
 from bench.cells import runner  # noqa: E402
 from bench.config import load_params  # noqa: E402
-from bench.evaluate.ranking import validation_score  # noqa: E402
 from bench.fitting import training_summary  # noqa: E402
 from bench.splits.types import Split  # noqa: E402
+from methods._torch import validation_evaluator  # noqa: E402
 
 
 def _budget(config) -> tuple[str, int]:
@@ -50,12 +50,13 @@ def _budget(config) -> tuple[str, int]:
     return "epochs", config.epochs
 
 
-def _valid_ndcg(model, split: Split) -> float:
-    """Validation NDCG@10 of a fitted top-N method (train items masked), as early stopping scores it."""
-    return validation_score(
-        model.score, exclude=split.interactions("train").matrix,
-        truth=split.interactions("valid").matrix, k=10, metric="ndcg",
+def _valid_ndcg(model, split: Split, method: str) -> float:
+    """Validation score of a fitted top-N method, computed by the early-stopping evaluator itself."""
+    evaluate = validation_evaluator(
+        lambda: model.score, train=split.interactions("train"), valid=split.interactions("valid"),
+        method=method,
     )
+    return evaluate()
 
 
 def _fit(params, scenario: str, method: str, split: Split, seed: int, overrides: dict, metric: str) -> dict:
@@ -64,16 +65,13 @@ def _fit(params, scenario: str, method: str, split: Split, seed: int, overrides:
     kind = params.scenario(scenario).kind
     result = runner(kind)(model, split, params.evaluation, seed=seed, method=method)
     summary = training_summary(model) or {}
-    knob, value = _budget(model.config)
     if summary.get("best_valid_score") is None and kind == "topn":
-        summary["best_valid_score"] = _valid_ndcg(model, split)
+        summary["best_valid_score"] = _valid_ndcg(model, split, method)
     return {
         **summary,
         "fit_seconds": round(result.fit_seconds, 2),
         "test": result.metrics[metric],
         "metric": metric,
-        "knob": knob,
-        "budget": value,
     }
 
 
@@ -99,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 overrides = {"patience": budget, "epochs": cap} if knob == "patience" else {"epochs": budget}
                 row = _fit(params, args.scenario, method, split, seed, overrides, args.metric)
-                row.update(method=method, seed=seed, scenario=args.scenario)
+                row.update(method=method, seed=seed, scenario=args.scenario, knob=knob, budget=budget)
                 rows.append(row)
                 print(
                     f"{method:10s} seed {seed} {knob} {budget:4d}: epochs {row['epochs_run']:4d} "
