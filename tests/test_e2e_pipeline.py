@@ -89,7 +89,7 @@ def test_killed_run_leaves_nothing_dvc_accepts_and_rerun_matches(workspace, firs
     ws, env = workspace
     params = yaml.safe_load((ws / "params.yaml").read_text())
     # long enough (tens of seconds) to be killed mid-fit; one thread keeps the timing predictable
-    params["methods"]["mf"] = {"epochs": 40, "patience": 1000, "num_threads": 1}
+    params["methods"]["mf"] = {"epochs": 150, "patience": 1000, "num_threads": 1}
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     stage = "run-topn@ml100k-topn-mf-0"
     cell = ws / "artifacts/runs/ml100k-topn/mf/0"
