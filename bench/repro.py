@@ -3,18 +3,20 @@
 ``dvc repro`` runs one stage at a time. The run cells (``run-<kind>@``, one stage per scenario kind of
 :mod:`bench.kinds`) and the ``tune-<kind>@`` stages do not depend on each other, and each of them uses one
 core (torch methods default to ``num_threads: 1``), so on an N-core machine N of them can run at once.
-DVC's documented way to do that is several ``dvc repro`` processes on independent stages: each
-releases the repository lock while its command runs and ``--wait-for-lock`` makes the others queue
-for the lock instead of failing. This module only orders those processes; DVC still decides what is
-out of date, runs the commands, restores from its run cache and writes ``dvc.lock``.
+DVC still decides what is out of date (``dvc status``) and records every finished stage in
+``dvc.lock`` and its cache; for the parallel phases this module runs the stage commands itself and
+records them through :class:`bench.dvcstages.Ledger` (DVC's own calls, made once in this process, the
+lock file written in batches): one ``dvc repro --single-item`` process per stage cost ~5.6 s of DVC
+bookkeeping per stage, more than most cells' work.
 
 1. one ``dvc status`` names the stale stages; the upstream ones (fetch, prepare, split and the
    always-run ``fingerprint``) run in one ``dvc repro`` whose output (DVC's lines, download bars) is
    shown and kept in ``artifacts/logs/upstream.log``; a second ``dvc status`` then sees what their
    outputs (new data, changed code fingerprints) made stale;
 2. for each parallel phase (``tune``, then the cells), ``jobs`` workers take the stale stages, and
-   the cells of every ``tune-<kind>@`` stage that just ran, from a queue (largest split first), one
-   ``dvc repro --single-item`` each, its output in ``artifacts/logs/<stage>.log``; BLAS/OpenMP
+   the cells of every ``tune-<kind>@`` stage that just ran, from a queue (largest split first): each
+   stage is restored from DVC's run cache or its command runs, its output in
+   ``artifacts/logs/<stage>.log``; BLAS/OpenMP
    threads per worker are ``cores // jobs``. A live line shows cells done / total, the running
    cells (with their last epoch line), elapsed time and an ETA from the recorded costs of earlier
    runs (``artifacts/logs/durations.json``, else ``reports/cells.csv``);
@@ -27,12 +29,14 @@ the next ``recx repro`` runs exactly the failed stages again. A cell whose proce
 (SIGKILL, e.g. by the out-of-memory killer) leaves no record; this module writes a ``status:
 failed`` record in its place so the report marks it, and DVC still sees the cell as stale. The run
 ends with a summary of every failure (first line of the error, log path) and a non-zero exit.
-Interrupting ``recx repro`` (Ctrl-C, SIGTERM) stops every worker's whole process group; every stage
-already finished is in ``dvc.lock`` and DVC's cache, so nothing computed is lost.
+Interrupting ``recx repro`` (Ctrl-C, SIGTERM) stops every worker's whole process group and writes
+every stage already finished into ``dvc.lock``; even a killed driver loses nothing finished, as each
+stage is in DVC's run cache the moment it ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -41,13 +45,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from bench.config import Params
+from bench.dvcstages import Ledger
 from bench.errors import RecxError
 from bench import kinds
 
@@ -59,8 +64,11 @@ UPSTREAM = ("fetch", "prepare", "split", "fingerprint")
 #: the always-run stage that hashes the code of every cell path (``dvc status`` always lists it)
 ALWAYS = ("fingerprint",)
 
-#: seconds a stage costs beyond its cell's fit + predict time (process start, imports, DVC)
-STAGE_OVERHEAD_S = 8.0
+#: seconds a stage costs beyond its cell's fit + predict time (process start, imports, recording)
+STAGE_OVERHEAD_S = 3.0
+
+#: the log line of a stage restored from DVC's run cache instead of run
+RESTORED_LINE = "restored from DVC's run cache (same deps and params as an earlier run):"
 
 #: without a terminal, a line about the running cells every this many seconds
 HEARTBEAT_S = 60.0
@@ -190,23 +198,34 @@ def repro(
             live=sys.stderr.isatty() if live is None else live,
         )
         progress.add([j for todo in plan for j in todo])
-        for todo in plan:
-            blocked = [j for j in todo if j.after in failed]
-            skipped.extend(j.name for j in blocked)
-            progress.drop(blocked)
-            todo = [j for j in todo if j.after not in failed]
-            if not todo:
-                continue
-            splits = {job.split for job in todo}
-            size = {split: _folder_bytes(root / "artifacts" / "splits" / split) for split in splits}
-            todo.sort(key=lambda job: -size[job.split])
-            echo(f"recx repro: {len(todo)} stale stages over {jobs} workers (logs in {logs})")
-            done, bad = _run_queue(todo, jobs, root, env, logs, procs, progress)
-            seconds.update(done)
-            failed.extend(bad)
+        restored: set[str] = set()
+        if any(plan):
+            with procs.critical():
+                ledger = Ledger(root).open()
+            try:
+                for todo in plan:
+                    blocked = [j for j in todo if j.after in failed]
+                    skipped.extend(j.name for j in blocked)
+                    progress.drop(blocked)
+                    todo = [j for j in todo if j.after not in failed]
+                    if not todo:
+                        continue
+                    splits = {job.split for job in todo}
+                    size = {s: _folder_bytes(root / "artifacts" / "splits" / s) for s in splits}
+                    todo.sort(key=lambda job: -size[job.split])
+                    echo(f"recx repro: {len(todo)} stale stages over {jobs} workers (logs in {logs})")
+                    done, bad, back = _run_queue(todo, jobs, root, env, logs, procs, progress, ledger)
+                    seconds.update(done)
+                    failed.extend(bad)
+                    restored |= back
+                    with procs.critical():  # the next phase's stages read what this one wrote
+                        ledger.flush(force=True)
+            finally:
+                with procs.critical():
+                    ledger.close()
         progress.finish()
         _save_durations(logs, {n: s for n, s in seconds.items()
-                               if n not in failed and not _restored(logs / f"{n}.log")})
+                               if n not in failed and n not in restored})
 
         rest = stale - {job.name for phase in parallel_phases(params) for job in phase} - set(upstream)
         errors = {name: _first_error(root, logs, name, phases) for name in failed}
@@ -273,6 +292,7 @@ class _Processes:
     def __init__(self) -> None:
         self._running: set[subprocess.Popen] = set()
         self._previous: dict[int, object] = {}
+        self._deferred: list[int] | None = None
 
     def __enter__(self) -> _Processes:
         if threading.current_thread() is threading.main_thread():
@@ -290,7 +310,25 @@ class _Processes:
                 signal.signal(sig, handler)
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        raise Interrupted(signum)
+        if self._deferred is not None:
+            self._deferred.append(signum)
+        else:
+            raise Interrupted(signum)
+
+    @contextlib.contextmanager
+    def critical(self) -> Iterator[None]:
+        """Hold SIGINT / SIGTERM back while DVC writes the cache or ``dvc.lock``; raise
+        :class:`Interrupted` for them afterwards."""
+        if self._deferred is not None:  # nested
+            yield
+            return
+        self._deferred = []
+        try:
+            yield
+        finally:
+            pending, self._deferred = self._deferred, None
+            if pending:
+                raise Interrupted(pending[0])
 
     def start(self, args: Sequence[str], root: Path, env: dict[str, str], out: IO) -> subprocess.Popen:
         proc = subprocess.Popen(args, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -366,23 +404,43 @@ def _folder_bytes(folder: Path) -> int:
 
 def _run_queue(
     todo: list[StageJob], jobs: int, root: Path, env: dict[str, str], logs: Path,
-    procs: _Processes, progress: _Progress,
-) -> tuple[dict[str, float], list[str]]:
-    """Run ``dvc repro --single-item <stage>`` for every job, ``jobs`` at a time, in queue order."""
+    procs: _Processes, progress: _Progress, ledger: Ledger,
+) -> tuple[dict[str, float], list[str], set[str]]:
+    """Run every job's stage command, ``jobs`` at a time, in queue order; ``ledger`` restores a stage
+    from DVC's run cache instead where it can, and records every stage whose command exited 0.
+    Returns the seconds per stage, the failed stages and the restored ones."""
     queue = list(reversed(todo))
     running: dict[str, tuple[StageJob, subprocess.Popen, float, IO]] = {}
     seconds: dict[str, float] = {}
     failed: list[str] = []
+    restored: set[str] = set()
     try:
         while queue or running:
             while queue and len(running) < jobs:
                 job = queue.pop()
+                start = time.monotonic()
                 log = open(logs / f"{job.name}.log", "w")
-                proc = procs.start(
-                    _dvc_command(["--wait-for-lock", "repro", "--single-item", job.name]), root,
-                    env, log,
-                )
-                running[job.name] = (job, proc, time.monotonic(), log)
+                try:
+                    with procs.critical():
+                        command = ledger.begin(job.name, env)
+                except RecxError as exc:
+                    log.write(f"ERROR: {exc}\n")
+                    log.close()
+                    failed.append(job.name)
+                    progress.finished(job.name, False, time.monotonic() - start)
+                    continue
+                if command is None:
+                    log.write(f"{RESTORED_LINE} {job.name}\n")
+                    log.close()
+                    restored.add(job.name)
+                    seconds[job.name] = time.monotonic() - start
+                    progress.finished(job.name, True, seconds[job.name])
+                    continue
+                args, cmd_env = command
+                log.write(f"Running stage '{job.name}':\n> {args[-1]}\n")
+                log.flush()
+                proc = procs.start(args, root, cmd_env, log)
+                running[job.name] = (job, proc, start, log)
             for name, (job, proc, start, log) in list(running.items()):
                 rc = proc.poll()
                 if rc is None:
@@ -392,30 +450,40 @@ def _run_queue(
                 del running[name]
                 took = time.monotonic() - start
                 seconds[name] = took
+                if rc == 0:
+                    try:
+                        with procs.critical():
+                            ledger.finished(name)
+                    except RecxError as exc:
+                        rc = 1
+                        with open(logs / f"{name}.log", "a") as tail:
+                            tail.write(f"ERROR: {exc}\n")
                 if rc != 0:
                     failed.append(name)
-                    _mark_killed(root, logs, job)
+                    _mark_killed(root, logs, job, rc)
                 progress.finished(name, rc == 0, took)
+            with procs.critical():
+                ledger.flush()
             progress.tick({n: (start, logs / f"{n}.log") for n, (_, _, start, _) in running.items()})
             time.sleep(0.2)
     finally:
         for _, proc, _, log in running.values():
             log.close()
-    return seconds, failed
+    return seconds, failed, restored
 
 
 # ----------------------------------------------------------------------------- failures
-def _mark_killed(root: Path, logs: Path, job: StageJob) -> None:
-    """A run cell that failed without writing its record was killed (or crashed in the
-    interpreter): write a ``failed`` record so the report marks the cell (DVC does not record it)."""
-    if job.out is None:
-        return
+def _mark_killed(root: Path, logs: Path, job: StageJob, returncode: int) -> None:
+    """A run cell whose command was killed by a signal (``returncode`` < 0, or 128 + the signal
+    from the shell) without writing its record: write a ``failed`` record so the report marks the
+    cell (``dvc.lock`` does not record it)."""
+    if job.out is None or 0 <= returncode < 128:
+        return  # the command exited by itself (its error is in the log)
     record = root / job.out / "record.json"
+    if record.exists():
+        return
     log = logs / f"{job.name}.log"
-    status = _command_status(log)
-    if record.exists() or status is None or 0 <= status < 128:
-        return  # a record exists, or the command exited by itself (its error is in the log)
-    signum = -status if status < 0 else status - 128
+    signum = -returncode if returncode < 0 else returncode - 128
     try:
         name = signal.Signals(signum).name
     except ValueError:
@@ -432,23 +500,6 @@ def _mark_killed(root: Path, logs: Path, job: StageJob) -> None:
         "error": {"type": "Killed", "message": message}, "finished": now,
         "written_by": "recx repro (the cell wrote no record)",
     }, indent=2, sort_keys=True) + "\n")
-
-
-def _command_status(log: Path) -> int | None:
-    """The stage command's exit status as DVC logs it (``... exited with -9``), if it failed."""
-    for line in reversed(_read_tail(log).splitlines()):
-        head, sep, tail = line.rpartition("exited with")
-        if sep:
-            try:
-                return int(tail.strip().rstrip(".").split()[0])
-            except (ValueError, IndexError):
-                return None
-    return None
-
-
-def _restored(log: Path) -> bool:
-    """Whether DVC restored the stage from its run cache instead of running it."""
-    return "skipping run, checking out outputs" in _read_tail(log)
 
 
 def _first_error(root: Path, logs: Path, name: str, phases: list[list[StageJob]]) -> str:

@@ -196,7 +196,7 @@ def test_eta_comes_from_recorded_costs(tmp_path):
                   R.StageJob("run-topn@s-new-0", "s")])
     assert progress.total == 3
     # unknown stage -> the median of the known estimates; ETA = remaining work over the workers
-    assert progress.eta() == pytest.approx((5.5 + 40.0 + 40.0) / 2)
+    assert progress.eta() == pytest.approx((5.5 + 2 * (32.0 + R.STAGE_OVERHEAD_S)) / 2)
     progress.finished("run-topn@s-ease-0", True, 5.0)
     assert lines[-1].startswith("[   1/3] ok ") and "1/3 done" in lines[-1] and "ETA" in lines[-1]
 
@@ -217,3 +217,35 @@ def test_measure_repro_reads_the_progress_lines_repro_prints():
     assert stage_seconds(["recx repro: done", *lines]) == {
         "run-topn@s-ease-0": 5.5, "run-mtl@s-mmoe-1": 123.4,
     }
+
+
+def test_a_finished_stage_survives_a_killed_driver_through_the_run_cache(tmp_path, monkeypatch):
+    """The ledger saves a stage to DVC's cache and run cache the moment its command ends and
+    writes dvc.lock in batches; a driver killed before its flush loses nothing finished."""
+    from bench.dvcstages import Ledger
+
+    stages = {name: {"cmd": f"cp in {name}.out", "deps": ["in"], "outs": [f"{name}.out"]}
+              for name in ("a", "b")}
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    (tmp_path / "in").write_text("x\n")
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=tmp_path, env=_env(), check=True)
+    monkeypatch.chdir(tmp_path.parent)  # the ledger must not depend on the caller's directory
+
+    ledger = Ledger(tmp_path, flush_s=3600).open()
+    args, env = ledger.begin("a", _env())
+    assert env["DVC_STAGE"] == "a" and args[-1] == "cp in a.out"
+    subprocess.run(args, cwd=tmp_path, env=env, check=True)
+    ledger.finished("a")
+    ledger.flush()  # within flush_s of the start: nothing written yet
+    assert not (tmp_path / "dvc.lock").exists()
+    ledger._repo.close()  # the driver dies here: no flush
+
+    (tmp_path / "a.out").unlink()
+    again = Ledger(tmp_path).open()
+    assert again.begin("a", _env()) is None  # restored from the run cache, not run
+    assert (tmp_path / "a.out").read_text() == "x\n"
+    again.close()
+    assert set(yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]) == {"a"}
+    stale = _status(tmp_path)
+    assert '"a"' not in stale and '"b"' in stale
