@@ -75,6 +75,10 @@ def _fit(params, scenario: str, method: str, split: Split, seed: int, overrides:
     }
 
 
+def _num(value: float | None) -> str:
+    return "   n/a" if value is None else f"{value:.4f}"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--splits", type=Path, required=True)
@@ -101,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(row)
                 print(
                     f"{method:10s} seed {seed} {knob} {budget:4d}: epochs {row['epochs_run']:4d} "
-                    f"best @ {row['best_epoch']:4d} valid {row['best_valid_score']:.4f} "
+                    f"best @ {row['best_epoch']:4d} valid {_num(row['best_valid_score'])} "
                     f"test {args.metric} {row['test']:.4f} ({row['stop_reason']}, "
                     f"{time.perf_counter() - t0:.0f} s)", flush=True,
                 )
@@ -111,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         p = min(r["budget"] for r in mine)
         short = {r["seed"]: r for r in mine if r["budget"] == p}
         long = {r["seed"]: r for r in mine if r["budget"] == 2 * p}
+        if any(r["best_valid_score"] is None for r in mine):  # e.g. a per-task method's summary
+            print(f"{method:10s} no single validation score recorded: compare its runs above")
+            continue
         gains = [long[s]["best_valid_score"] - short[s]["best_valid_score"] for s in short]
         test_gains = [long[s]["test"] - short[s]["test"] for s in short]
         std = statistics.stdev(r["best_valid_score"] for r in short.values()) if len(short) > 1 else float("nan")
