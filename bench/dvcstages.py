@@ -3,9 +3,12 @@
 Running a stage with ``dvc repro --single-item <stage>`` costs ~5.6 s beyond its command on this
 project: every such process parses the 250-stage ``dvc.yaml``, and rewrites the ~23,000-line
 ``dvc.lock`` with a round-trip YAML parser (measured: 8.2 s for a 2.6-s ``random`` cell). So the
-driver does what ``dvc repro`` does for a stage, with the same DVC calls, itself (``dvc/stage/run.py``
-and ``dvc/repo/commit.py`` of the pinned DVC):
+driver does what ``dvc status`` and ``dvc repro`` do for a stage, with the same DVC calls, itself
+(``dvc/repo/status.py``, ``dvc/stage/run.py`` and ``dvc/repo/commit.py`` of the pinned DVC), in one
+process that loads DVC once:
 
+- :meth:`Ledger.stale`: the stages ``dvc status`` would list (``Repo.status``), against ``dvc.yaml``
+  and ``dvc.lock`` as they are on disk;
 - :meth:`Ledger.begin`: remove the stage's outputs (``Stage.remove_outs``), then restore them from
   DVC's run cache when it was run before with the same deps and params (``stage_cache.restore``;
   no command then); else hand back its command, which the caller runs with ``DVC_ROOT`` /
@@ -50,23 +53,47 @@ class Ledger:
         self._flushed = time.monotonic()
 
     def open(self) -> Ledger:
-        """Load the repository and every stage of ``dvc.yaml`` (once: ~1.2 s)."""
+        """Load the repository (once per run)."""
+        from dvc.exceptions import DvcException
         from dvc.repo import Repo
 
         # DVC's INFO lines ("Stage ... is cached - skipping run") would break the progress line;
         # the stage's own log says it was restored
         logging.getLogger("dvc").setLevel(logging.WARNING)
-        self._repo = Repo(str(self.root), _wait_for_lock=True)
-        with self._locked():
-            self._stages = {s.name: s for s in self._repo.index.stages}
+        try:
+            self._repo = Repo(str(self.root), _wait_for_lock=True)
+        except DvcException as exc:  # not a DVC project, a broken config ...
+            raise RecxError(f"DVC cannot open the project in {self.root}: {exc}") from exc
         return self
 
+    def stale(self) -> set[str]:
+        """The stages ``dvc status`` lists now (changed deps, params, outputs or command; the
+        ``always_changed`` ones), from ``dvc.yaml`` and ``dvc.lock`` as on disk plus the workspace.
+        Stages saved since the last :meth:`flush` may still be listed (their ``dvc.lock`` entry is
+        not written yet); the stages of later :meth:`begin` calls are the ones loaded here.
+
+        Raises:
+            RecxError: when DVC cannot read the pipeline (the message is DVC's).
+        """
+        from dvc.exceptions import DvcException
+
+        with self._locked():
+            try:
+                changed = set(self._repo.status())
+                self._stages = {s.name: s for s in self._repo.index.stages}
+            except DvcException as exc:
+                raise RecxError(f"`dvc status` failed in {self.root}: {exc}") from exc
+        return changed
+
     def close(self) -> None:
-        """Flush what finished and release the repository."""
+        """Flush what finished and release the repository (again: nothing)."""
+        if self._repo is None:
+            return
         try:
             self.flush(force=True)
         finally:
             self._repo.close()
+            self._repo = None
 
     def begin(self, name: str, env: dict[str, str]) -> tuple[list[str], dict[str, str]] | None:
         """Prepare stage ``name`` to run: ``None`` when it was restored from the run cache (and is
@@ -84,6 +111,10 @@ class Ledger:
 
         stage = self._stage(name)
         with self._locked():
+            missing = [str(dep) for dep in stage.deps if not dep.exists]
+            if missing:
+                raise RecxError(f"stage {name!r} cannot run: its dependencies {missing} do not exist "
+                                "(the stages that write them failed or have not run)")
             try:
                 stage.remove_outs(ignore_remove=False, force=False)  # first, as in Stage.run
                 try:
@@ -93,7 +124,7 @@ class Ledger:
                 else:
                     self._save(stage)
                     return None
-            except DvcException as exc:
+            except (DvcException, OSError) as exc:
                 raise RecxError(f"DVC could not prepare stage {name!r}: {exc}") from exc
         command = " && ".join(_enforce_cmd_list(stage.cmd))
         return _make_cmd(get_executable(), command), prepare_kwargs(stage, run_env=env)["env"]
@@ -110,7 +141,7 @@ class Ledger:
         with self._locked():
             try:
                 self._save(self._stage(name))
-            except DvcException as exc:
+            except (DvcException, OSError) as exc:
                 raise RecxError(f"DVC could not record stage {name!r}: {exc}") from exc
 
     def flush(self, *, force: bool = False) -> None:
@@ -128,11 +159,15 @@ class Ledger:
 
     # ------------------------------------------------------------------------------------------
     def _save(self, stage: Any) -> None:
-        stage.save()
+        # as Stage.run: no run-cache entry for a stage with an uncached output (fingerprint, report)
+        uncached = any(not out.use_cache for out in stage.outs if not (out.is_metric or out.is_plot))
+        stage.save(run_cache=not uncached)
         stage.commit()
         self._pending.append(stage)
 
     def _stage(self, name: str) -> Any:
+        if not self._stages:
+            self.stale()
         try:
             return self._stages[name]
         except KeyError:

@@ -9,10 +9,11 @@ records them through :class:`bench.dvcstages.Ledger` (DVC's own calls, made once
 lock file written in batches): one ``dvc repro --single-item`` process per stage cost ~5.6 s of DVC
 bookkeeping per stage, more than most cells' work.
 
-1. one ``dvc status`` names the stale stages; the upstream ones (fetch, prepare, split and the
-   always-run ``fingerprint``) run in one ``dvc repro`` whose output (DVC's lines, download bars) is
-   shown and kept in ``artifacts/logs/upstream.log``; a second ``dvc status`` then sees what their
-   outputs (new data, changed code fingerprints) made stale;
+1. the ledger's ``dvc status`` names the stale stages; the upstream ones (fetch, prepare, split)
+   run with the always-run ``fingerprint`` in one ``dvc repro`` whose output (DVC's lines, download
+   bars) is shown and kept in ``artifacts/logs/upstream.log``; when only the fingerprints are due
+   (a code edit, a new method) the ledger runs that stage itself; a second status then sees what
+   their outputs (new data, changed code fingerprints) made stale;
 2. for each parallel phase (``tune``, then the cells), ``jobs`` workers take the stale stages, and
    the cells of every ``tune-<kind>@`` stage that just ran, from a queue (largest split first): each
    stage is restored from DVC's run cache or its command runs, its output in
@@ -20,9 +21,11 @@ bookkeeping per stage, more than most cells' work.
    threads per worker are ``cores // jobs``. A live line shows cells done / total, the running
    cells (with their last epoch line), elapsed time and an ETA from the recorded costs of earlier
    runs (``artifacts/logs/durations.json``, else ``reports/cells.csv``);
-3. ``dvc repro --single-item report`` rebuilds the report — also when cells failed, so the report
-   marks them (a plain ``dvc repro`` instead, should ``dvc status`` have named a stage outside these
-   phases and nothing have failed).
+3. the ledger runs the ``report`` stage — also when cells failed, so the report marks them (a plain
+   ``dvc repro`` instead, should ``dvc status`` have named a stage outside these phases and nothing
+   have failed) — and writes ``dvc.lock`` once more. An incremental run (one new method) thus loads
+   DVC once and writes ``dvc.lock`` once, where separate ``dvc status`` / ``dvc repro`` processes
+   parsed the pipeline five times and rewrote the lock three times.
 
 A failed stage is never recorded in ``dvc.lock`` (``recx run`` exits non-zero on a failed cell), so
 the next ``recx repro`` runs exactly the failed stages again. A cell whose process was killed
@@ -166,80 +169,88 @@ def repro(
         _check_only(only, phases)
         phases = [[j for j in phase if j.method in only] for phase in phases]
     env = _worker_env(jobs)
+    seconds: dict[str, float] = {}
+    failed: list[str] = []
+    skipped: list[str] = []
+    errors: dict[str, str] = {}
     with _Processes() as procs:
-        echo("recx repro: checking what is stale (dvc status)")
-        stale = _stale(root, env)
-        upstream = sorted(n for n in stale if n.split("@")[0] in UPSTREAM)
-        if upstream:
+        with procs.critical():
+            ledger = Ledger(root).open()
+        try:
+            echo("recx repro: checking what is stale (dvc status)")
+            stale = ledger.stale()
+            upstream = sorted(n for n in stale if n.split("@")[0] in UPSTREAM)
             shown = [n for n in upstream if n not in ALWAYS]
-            echo(f"recx repro: running {len(shown)} upstream stage(s) and the code fingerprints"
-                 if shown else "recx repro: refreshing the code fingerprints")
-            rc = procs.stream(_dvc_command(["repro", *upstream]), root, env, logs / "upstream.log")
-            if rc != 0:
-                raise RecxError(
-                    f"the upstream stages (fetch, prepare, split, fingerprint) failed (`dvc repro`, "
-                    f"exit {rc}); see {logs / 'upstream.log'}"
-                )
-            # the stages reading their outputs are only seen as stale once those outputs changed
-            stale = _stale(root, env) - set(ALWAYS)
-        seconds: dict[str, float] = {}
-        failed: list[str] = []
-        skipped: list[str] = []
-        # the plan: stale stages, plus the cells of every tune stage that will run (they read its
-        # new output); counted up front so that progress and ETA cover every phase
-        planned: set[str] = set()
-        plan = []
-        for phase in phases:
-            todo = [j for j in phase if j.name in stale or j.after in planned]
-            planned.update(j.name for j in todo)
-            plan.append(todo)
-        progress = _Progress(
-            jobs=jobs, estimates=_estimates(root, logs), echo=echo,
-            live=sys.stderr.isatty() if live is None else live,
-        )
-        progress.add([j for todo in plan for j in todo])
-        restored: set[str] = set()
-        if any(plan):
-            with procs.critical():
-                ledger = Ledger(root).open()
-            try:
-                for todo in plan:
-                    blocked = [j for j in todo if j.after in failed]
-                    skipped.extend(j.name for j in blocked)
-                    progress.drop(blocked)
-                    todo = [j for j in todo if j.after not in failed]
-                    if not todo:
-                        continue
-                    splits = {job.split for job in todo}
-                    size = {s: _folder_bytes(root / "artifacts" / "splits" / s) for s in splits}
-                    todo.sort(key=lambda job: -size[job.split])
-                    echo(f"recx repro: {len(todo)} stale stages over {jobs} workers (logs in {logs})")
-                    done, bad, back = _run_queue(todo, jobs, root, env, logs, procs, progress, ledger)
-                    seconds.update(done)
-                    failed.extend(bad)
-                    restored |= back
-                    with procs.critical():  # the next phase's stages read what this one wrote
-                        ledger.flush(force=True)
-            finally:
+            if shown:  # data stages: DVC's own `dvc repro`, whose download bars are shown
+                echo(f"recx repro: running {len(shown)} upstream stage(s) and the code fingerprints")
                 with procs.critical():
                     ledger.close()
-        progress.finish()
-        _save_durations(logs, {n: s for n, s in seconds.items()
-                               if n not in failed and n not in restored})
+                rc = procs.stream(_dvc_command(["repro", *upstream]), root, env, logs / "upstream.log")
+                if rc != 0:
+                    raise RecxError(
+                        f"the upstream stages (fetch, prepare, split, fingerprint) failed (`dvc repro`, "
+                        f"exit {rc}); see {logs / 'upstream.log'}"
+                    )
+                with procs.critical():
+                    ledger = Ledger(root).open()
+            elif upstream:
+                echo("recx repro: refreshing the code fingerprints")
+                for name in upstream:
+                    if _run_one(name, ledger, procs, root, env, logs, relay=False) != 0:
+                        raise RecxError(f"the code fingerprints failed (stage {name}); see "
+                                        f"{logs / (name + '.log')}")
+            if upstream:  # the stages reading their outputs are only seen as stale now
+                stale = ledger.stale() - set(ALWAYS)
+            # the plan: stale stages, plus the cells of every tune stage that will run (they read
+            # its new output); counted up front so that progress and ETA cover every phase
+            planned: set[str] = set()
+            plan = []
+            for phase in phases:
+                todo = [j for j in phase if j.name in stale or j.after in planned]
+                planned.update(j.name for j in todo)
+                plan.append(todo)
+            progress = _Progress(
+                jobs=jobs, estimates=_estimates(root, logs), echo=echo,
+                live=sys.stderr.isatty() if live is None else live,
+            )
+            progress.add([j for todo in plan for j in todo])
+            restored: set[str] = set()
+            for todo in plan:
+                blocked = [j for j in todo if j.after in failed]
+                skipped.extend(j.name for j in blocked)
+                progress.drop(blocked)
+                todo = [j for j in todo if j.after not in failed]
+                if not todo:
+                    continue
+                splits = {job.split for job in todo}
+                size = {s: _folder_bytes(root / "artifacts" / "splits" / s) for s in splits}
+                todo.sort(key=lambda job: -size[job.split])
+                echo(f"recx repro: {len(todo)} stale stages over {jobs} workers (logs in {logs})")
+                done, bad, back = _run_queue(todo, jobs, root, env, logs, procs, progress, ledger)
+                seconds.update(done)
+                failed.extend(bad)
+                restored |= back
+            progress.finish()
+            _save_durations(logs, {n: s for n, s in seconds.items()
+                                   if n not in failed and n not in restored})
 
-        rest = stale - {job.name for phase in parallel_phases(params) for job in phase} - set(upstream)
-        errors = {name: _first_error(root, logs, name, phases) for name in failed}
-        if not (set(upstream) - set(ALWAYS) or seconds or rest):
-            echo("recx repro: every stage is up to date")
-        elif failed or only is not None or rest <= {"report"}:
-            # the report is rebuilt from the cells that exist; failed cells are marked in it
-            echo("recx repro: rebuilding the report")
-            rc = procs.stream(_dvc_command(["repro", "--single-item", "report"]), root, env,
-                              logs / "report.log")
-            if rc != 0:
-                failed.append("report")
-                errors["report"] = _log_error(logs / "report.log")
-        else:  # a stage outside the phases above: let DVC bring everything up to date
+            rest = stale - {job.name for phase in parallel_phases(params) for job in phase} - set(upstream)
+            errors.update({name: _first_error(root, logs, name, phases) for name in failed})
+            fallback = False
+            if not (shown or seconds or rest):
+                echo("recx repro: every stage is up to date")
+            elif failed or only is not None or rest <= {"report"}:
+                # the report is rebuilt from the cells that exist; failed cells are marked in it
+                echo("recx repro: rebuilding the report")
+                if _run_one("report", ledger, procs, root, env, logs, relay=True) != 0:
+                    failed.append("report")
+                    errors["report"] = _log_error(logs / "report.log")
+            else:
+                fallback = True
+        finally:
+            with procs.critical():  # every finished stage into dvc.lock, also on an interrupt
+                ledger.close()
+        if fallback:  # a stage outside the phases above: let DVC bring everything up to date
             rc = procs.stream(_dvc_command(["repro"]), root, env, logs / "final.log")
             if rc != 0:
                 failed.append("final")
@@ -265,12 +276,49 @@ def status(root: Path = Path(".")) -> set[str]:
     fingerprint files). ``recx repro`` runs these, plus the cells of every stale ``tune-<kind>@`` stage."""
     root = Path(root)
     env = _worker_env(1)
-    proc = subprocess.run(_dvc_command(["--wait-for-lock", "repro", "--single-item", *ALWAYS]),
-                          cwd=root, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RecxError(f"`dvc repro fingerprint` failed (exit {proc.returncode}):\n"
-                        + "\n".join((proc.stdout + proc.stderr).splitlines()[-20:]))
-    return _stale(root, env) - set(ALWAYS)
+    logs = root / "artifacts" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with _Processes() as procs:
+        with procs.critical():
+            ledger = Ledger(root).open()
+        try:
+            for name in ALWAYS:
+                if _run_one(name, ledger, procs, root, env, logs, relay=False) != 0:
+                    raise RecxError(f"stage {name} failed; see {logs / (name + '.log')}:\n"
+                                    + _read_tail(logs / f"{name}.log", 4096))
+            return ledger.stale() - set(ALWAYS)
+        finally:
+            with procs.critical():
+                ledger.close()
+
+
+def _run_one(name: str, ledger: Ledger, procs: _Processes, root: Path, env: dict[str, str],
+             logs: Path, *, relay: bool) -> int:
+    """Run one stage outside the parallel phases through ``ledger`` (restored from the run cache
+    where it can be), its output in ``logs/<name>.log`` (and on stderr with ``relay``); returns its
+    exit status (1 when DVC could not prepare or record it, the reason in the log)."""
+    log = logs / f"{name}.log"
+    try:
+        with procs.critical():
+            command = ledger.begin(name, env)
+    except RecxError as exc:
+        log.write_text(f"ERROR: {exc}\n")
+        return 1
+    if command is None:
+        log.write_text(f"{RESTORED_LINE} {name}\n")
+        return 0
+    args, cmd_env = command
+    rc = procs.stream(args, root, cmd_env, log, relay=relay,
+                      header=f"Running stage '{name}':\n> {args[-1]}\n")
+    if rc == 0:
+        try:
+            with procs.critical():
+                ledger.finished(name)
+        except RecxError as exc:
+            with open(log, "a") as tail:
+                tail.write(f"ERROR: {exc}\n")
+            return 1
+    return rc
 
 
 def _check_only(only: set[str], phases: list[list[StageJob]]) -> None:
@@ -339,15 +387,18 @@ class _Processes:
     def done(self, proc: subprocess.Popen) -> None:
         self._running.discard(proc)
 
-    def stream(self, args: Sequence[str], root: Path, env: dict[str, str], log: Path) -> int:
-        """Run ``args`` to the end, its output relayed to stderr as it comes (download bars
-        included) and kept in ``log``; returns the exit status."""
+    def stream(self, args: Sequence[str], root: Path, env: dict[str, str], log: Path, *,
+               relay: bool = True, header: str = "") -> int:
+        """Run ``args`` to the end, its output kept in ``log`` (after ``header``) and, with
+        ``relay``, shown on stderr as it comes (download bars included); returns the exit status."""
         with open(log, "wb") as keep:
+            keep.write(header.encode())
             proc = self.start(args, root, env, subprocess.PIPE)
             while chunk := os.read(proc.stdout.fileno(), 65536):
                 keep.write(chunk)
-                sys.stderr.buffer.write(chunk)
-                sys.stderr.flush()
+                if relay:
+                    sys.stderr.buffer.write(chunk)
+                    sys.stderr.flush()
             rc = proc.wait()  # on an interrupt the process stays listed, so stop_all() stops it
             proc.stdout.close()
             self.done(proc)
@@ -385,17 +436,6 @@ def _worker_env(jobs: int) -> dict[str, str]:
 
 def _dvc_command(args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "dvc", *args]
-
-
-def _stale(root: Path, env: dict[str, str]) -> set[str]:
-    """Names of the stages ``dvc status`` reports as changed."""
-    proc = subprocess.run(_dvc_command(["status", "--json"]), cwd=root, env=env, text=True,
-                          capture_output=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
-        raise RecxError(f"`dvc status` failed (exit {proc.returncode}) in {root}\n{tail}")
-    start = proc.stdout.find("{")
-    return set(json.loads(proc.stdout[start:]) if start >= 0 else {})
 
 
 def _folder_bytes(folder: Path) -> int:

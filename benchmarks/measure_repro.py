@@ -145,10 +145,17 @@ def main() -> int:
         if args.method_file:
             shutil.copy(args.method_file, ws / "methods" / args.method_file.name)
         params = yaml.safe_load((ws / "params.yaml").read_text())
+        if args.add_method in params["grid"]["topn"]["methods"]:
+            sys.exit(f"{args.add_method} is already in {ws / 'params.yaml'}'s top-N grid: measure in a "
+                     "folder without it (remove it from the grid and its artifacts/runs folders, then "
+                     "`recx repro` there)")
         params["grid"]["topn"]["methods"].append(args.add_method)
         params["methods"].setdefault(args.add_method, {})
         (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        result["incremental"] = {"added": args.add_method, **timed_repro(ws, env, args.jobs)}
+        code = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ws, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        result["incremental"] = {"added": args.add_method, "commit": code,
+                                 **timed_repro(ws, env, args.jobs)}
     out = args.out or _default_out(args.profile)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

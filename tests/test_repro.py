@@ -249,3 +249,46 @@ def test_a_finished_stage_survives_a_killed_driver_through_the_run_cache(tmp_pat
     assert set(yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]) == {"a"}
     stale = _status(tmp_path)
     assert '"a"' not in stale and '"b"' in stale
+
+
+def test_a_code_edit_runs_in_one_dvc_session_and_writes_the_lock_once(tmp_path, monkeypatch):
+    """When only the code fingerprints are due (a method edit, a new method), ``recx repro`` starts
+    no DVC process: the ledger refreshes the fingerprints, runs the stale cell and the report, and
+    writes dvc.lock once; ``recx status`` works the same way."""
+    from dvc.dvcfile import ProjectFile
+
+    stages = {
+        "fingerprint": {"cmd": "mkdir -p fp && cp code fp/x", "always_changed": True,
+                        "outs": [{"fp": {"cache": False}}]},
+        "cell": {"cmd": "cat fp/x > cell.out", "deps": ["fp/x"], "outs": ["cell.out"]},
+        "report": {"cmd": "cat cell.out > report.out", "deps": ["cell.out"],
+                   "outs": [{"report.out": {"cache": False}}]},
+    }
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    (tmp_path / "code").write_text("v1\n")
+    for cmd in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
+        subprocess.run(cmd, cwd=tmp_path, env=_env(), check=True)
+    monkeypatch.setattr(R, "parallel_phases", lambda params: [[R.StageJob("cell", "")]])
+    first = R.repro(None, jobs=1, root=tmp_path, logs=Path("logs"), echo=lambda _: None)
+    assert set(first.seconds) == {"cell"} and not first.failed
+
+    def no_dvc_process(args):
+        raise AssertionError(f"a DVC process was started: dvc {' '.join(args)}")
+
+    writes: list[int] = []
+    dump = ProjectFile.dump_stages
+    monkeypatch.setattr(R, "_dvc_command", no_dvc_process)
+    monkeypatch.setattr(ProjectFile, "dump_stages",
+                        lambda self, *a, **k: (writes.append(1), dump(self, *a, **k))[1])
+    assert R.status(tmp_path) == set()
+    (tmp_path / "code").write_text("v2\n")
+    assert R.status(tmp_path) == {"cell"}
+    writes.clear()
+    again = R.repro(None, jobs=1, root=tmp_path, logs=Path("logs"), echo=lambda _: None)
+    assert set(again.seconds) == {"cell"} and not again.failed
+    assert (tmp_path / "report.out").read_text() == "v2\n"
+    assert "Running stage 'fingerprint'" in (tmp_path / "logs" / "fingerprint.log").read_text()
+    assert len(writes) == 1, "dvc.lock must be written once per run"
+    assert R.status(tmp_path) == set()
+    lock = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]
+    assert set(lock) == {"fingerprint", "cell", "report"}
