@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test bench clean-venv
+.PHONY: repro test bench bench-env clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	@echo "make: installing the pinned dependencies into $(VENV) (first use: a few minutes)"
@@ -33,5 +33,14 @@ bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest benchmarks --benchmark-only \
 		--benchmark-json=benchmarks/results.json $(PYTEST_ARGS)
 
+# Peers for side-by-side benchmarks (benchmarks/test_bench_peers.py), never runtime dependencies: a
+# second environment that sees .venv's packages through a .pth file and adds the pinned peers.
+BENCH_VENV := .venv-bench
+bench-env: $(STAMP)
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -c "import sysconfig; print('import site; site.addsitedir(%r)' % sysconfig.get_paths(vars={'base': '$(CURDIR)/$(VENV)'})['purelib'])" \
+		> "$$($(BENCH_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/recx-venv.pth"
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r benchmarks/requirements-peers.txt
+
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(BENCH_VENV)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,34 @@ def ml100k_prepared(tmp_path_factory) -> Path:
     prepare_dataset("ml-100k", sources=REPO / "datasets/sources.yaml", raw=root / "raw",
                     out=root / "prepared", options=PrepareOptions())
     return root / "prepared"
+
+
+#: ML-1M MTL training rows every MTL throughput benchmark trains one epoch on (fixed, seed 0)
+ML1M_ROWS = 400_000
+
+
+@pytest.fixture(scope="session")
+def ml1m_mtl_train(tmp_path_factory):
+    import numpy as np
+
+    from bench.config import MTLScenario
+    from bench.data.fetch import fetch_dataset
+    from bench.data.prepare import PrepareOptions, prepare_dataset
+    from bench.multitask import mtl_data, mtl_vocab
+    from bench.splits.build import build_split
+
+    data = mirror()
+    if data is None or not (data / "ml-1m" / "ratings.dat").exists():
+        pytest.skip("no ml-1m in the dataset mirror; set RECX_DATA_MIRROR")
+    tmp = tmp_path_factory.mktemp("ml1m")
+    lock = tmp / "checksums.lock"
+    shutil.copy(REPO / "datasets" / "checksums.lock", lock)
+    sources = REPO / "datasets" / "sources.yaml"
+    fetch_dataset("ml-1m", sources=sources, out=tmp / "raw", mirror=data, lock=lock, progress=False)
+    prepare_dataset("ml-1m", sources=sources, raw=tmp / "raw", out=tmp / "prepared",
+                    options=PrepareOptions(), lock=lock)
+    split = build_split(MTLScenario(name="ml1m-mtl", dataset="ml-1m"), prepared=tmp / "prepared",
+                        out=tmp / "split")
+    train = mtl_data(split, "train", mtl_vocab(split))
+    rows = np.sort(np.random.default_rng(0).choice(len(train), size=min(ML1M_ROWS, len(train)), replace=False))
+    return train.subset(rows)

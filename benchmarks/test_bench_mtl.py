@@ -1,10 +1,17 @@
-"""Training speed of the multi-task methods: one epoch of ``mmoe`` over the ML-100K MTL training set.
+"""Training speed of the multi-task methods: one epoch of ``mmoe`` over the ML-100K MTL training set,
+and training throughput (rows/s) of ``shared_bottom`` / ``mmoe`` / ``ple`` on ML-1M impressions side by
+side with a bare torch loop of the same MMoE architecture (:mod:`benchmarks.bare_mmoe`).
 
 Run: ``.venv/bin/python -m pytest benchmarks/test_bench_mtl.py --benchmark-only
 --benchmark-min-rounds=1`` (not part of ``make test``). Needs the offline mirror
 (``RECX_DATA_MIRROR``, default ``../shared/datasets``): ml-100k is fetched, prepared and split with the
 default ``mtl`` settings (2 sampled impressions per rating: ~239k training impressions) into a
 temporary folder.
+
+ML-1M: the default ``mtl`` split of ML-1M (2 sampled impressions per rating, ~2.4M training rows)
+built in a temporary folder; each measurement trains one epoch over the same fixed
+``ML1M_ROWS`` of them (drawn once, seed 0; fixture ``ml1m_mtl_train`` in ``conftest.py``), one thread. ``extra_info`` holds rows/s and, for the
+bare loop, the ratio of mmoe's rows/s to it (the target: at least 0.9).
 
 One round = ``fit`` with ``epochs=1`` and no validation: building the network plus one pass of
 mini-batch Adam (batch 2048, default architecture) over every training impression. The torch thread
@@ -26,6 +33,7 @@ from bench import methods
 from bench.config import MTLScenario
 from bench.multitask import mtl_data, mtl_vocab
 from bench.splits.build import build_split
+from methods import _torch as T
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,3 +66,31 @@ def test_mmoe_one_epoch_ml100k(benchmark, ml100k_train):
         lambda: model.fit(ml100k_train, rng=np.random.default_rng(0), valid=None), rounds=3, iterations=1
     )
     assert model.training_log_.epochs_run == 1
+
+
+_RATES: dict[str, float] = {}
+
+
+@pytest.mark.parametrize("name", ["shared_bottom", "mmoe", "ple"])
+def test_mtl_rows_per_second_ml1m(benchmark, ml1m_mtl_train, name):
+    model = methods.build(name, {"epochs": 1, "device": "cpu", "num_threads": 1})
+    benchmark.pedantic(
+        lambda: model.fit(ml1m_mtl_train, rng=np.random.default_rng(0), valid=None), rounds=2, iterations=1
+    )
+    _RATES[name] = len(ml1m_mtl_train) / benchmark.stats.stats.min
+    benchmark.extra_info.update(rows=len(ml1m_mtl_train), rows_per_second=_RATES[name],
+                                load_avg_1min=os.getloadavg()[0])
+    print(f"{name}: {_RATES[name]:,.0f} rows/s")
+
+
+def test_bare_torch_mmoe_rows_per_second_ml1m(benchmark, ml1m_mtl_train):
+    """The same MMoE architecture and work as ``mmoe`` above in a hand-written loop."""
+    from benchmarks.bare_mmoe import bare_mmoe_epoch
+
+    with T.num_threads(1):
+        benchmark.pedantic(lambda: bare_mmoe_epoch(ml1m_mtl_train), rounds=2, iterations=1)
+    rate = len(ml1m_mtl_train) / benchmark.stats.stats.min
+    benchmark.extra_info.update(rows=len(ml1m_mtl_train), rows_per_second=rate, load_avg_1min=os.getloadavg()[0])
+    if "mmoe" in _RATES:
+        benchmark.extra_info["mmoe_over_bare"] = _RATES["mmoe"] / rate
+        print(f"bare torch mmoe: {rate:,.0f} rows/s; recxbench mmoe / bare = {_RATES['mmoe'] / rate:.2f}")

@@ -139,8 +139,11 @@ class ExpertBank(nn.Module):
         if x.dim() == 2:  # one GEMM against all experts' weights side by side
             n_exp, n_in, n_out = self.weight.shape
             w = self.weight.permute(1, 0, 2).reshape(n_in, n_exp * n_out)
-            h = (x @ w).view(x.shape[0], n_exp, n_out).transpose(0, 1)
-            return torch.relu(h + self.bias)
+            # bias and ReLU on the GEMM's contiguous (B, E * d) output, then the (E, B, d) view: the
+            # same values as adding to the transposed view, without its strided elementwise loops
+            # (on an oversubscribed core they took 40 % of an mmoe step)
+            h = torch.relu((x @ w).add_(self.bias.view(1, n_exp * n_out)))
+            return h.view(x.shape[0], n_exp, n_out).transpose(0, 1)
         return torch.relu(torch.baddbmm(self.bias, x, self.weight))
 
 
