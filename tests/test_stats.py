@@ -57,3 +57,16 @@ def test_bootstrap_ci_is_seeded_and_covers_the_mean():
     assert lo < x.mean() < hi
     # width close to the normal approximation 2 * 1.96 * sd / sqrt(n)
     assert hi - lo == pytest.approx(2 * 1.96 * x.std(ddof=1) / np.sqrt(x.size), rel=0.15)
+
+
+@pytest.mark.parametrize("n, seed", [(2, 0), (17, 0), (943, 0), (500, 3)])
+def test_bootstrap_ci_equals_scipy_bootstrap_exactly(n, seed):
+    """The cached-index CI is scipy's percentile bootstrap, bit for bit (also on a second call,
+    which reuses the indices)."""
+    from scipy import stats as sps
+
+    x = np.random.default_rng(n).exponential(size=n)
+    ref = sps.bootstrap((x,), np.mean, n_resamples=2000, confidence_level=0.95, method="percentile",
+                        vectorized=True, rng=np.random.default_rng(seed)).confidence_interval
+    for _ in range(2):
+        assert bootstrap_ci(x, seed=seed) == (float(ref.low), float(ref.high))
