@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         std = statistics.stdev(r["best_valid_score"] for r in short.values()) if len(short) > 1 else float("nan")
         verdict = "converged" if statistics.mean(gains) < std else "STILL MOVES"
         print(
-            f"{method:10s} {mine[0]['knob']} {p} -> {2 * p}: best valid +{statistics.mean(gains):.4f} "
+            f"{method:10s} {mine[0]['knob']} {p} -> {2 * p}: best valid {statistics.mean(gains):+.4f} "
             f"(seed-std {std:.4f}: {verdict}), test {args.metric} {statistics.mean(test_gains):+.4f}"
         )
     out = args.out or REPO / "benchmarks" / "results" / f"convergence-{args.scenario}.json"
