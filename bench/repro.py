@@ -147,7 +147,7 @@ def repro(
     only: Iterable[str] | None = None,
     live: bool | None = None,
 ) -> ReproResult:
-    """Bring the pipeline up to date with ``jobs`` parallel DVC processes (see module doc).
+    """Bring the pipeline up to date with ``jobs`` stage commands at a time (see module doc).
 
     Args:
         only: run the tune stages and cells of these methods only (upstream stages and the report
@@ -423,8 +423,8 @@ class _Processes:
 
 
 def _worker_env(jobs: int) -> dict[str, str]:
-    """The environment of every DVC process: the interpreter's bin folder first on PATH (so stage
-    commands find ``recx``) and ``cores // jobs`` BLAS/OpenMP threads per worker."""
+    """The environment of every stage command and DVC process: the interpreter's bin folder first
+    on PATH (so stage commands find ``recx``) and ``cores // jobs`` BLAS/OpenMP threads per worker."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     threads = str(max(1, (os.cpu_count() or 1) // jobs))
