@@ -173,9 +173,11 @@ def _tree(name: str) -> ast.Module:
     return ast.parse(path.read_bytes(), filename=str(path))  # bytes: the file's own encoding
 
 
-def _imports(name: str, local: frozenset[str]) -> list[str]:
+@cache
+def _imports(name: str, local: frozenset[str]) -> tuple[str, ...]:
     """Modules named by the import statements of ``name`` (absolute; ``from p import m`` yields
-    ``p.m`` when ``m`` is a submodule of package ``p``)."""
+    ``p.m`` when ``m`` is a submodule of package ``p``). Cached: every (kind, method) closure walks
+    the same harness modules."""
     _, is_package = _source(name)
     package = name if is_package else name.rpartition(".")[0]
     out = []
@@ -195,9 +197,10 @@ def _imports(name: str, local: frozenset[str]) -> list[str]:
                     sub = f"{target}.{alias.name}"
                     if _is_module(sub):
                         out.append(sub)
-    return out
+    return tuple(out)
 
 
+@cache
 def _is_module(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
@@ -231,6 +234,7 @@ def _top_level_distributions() -> Mapping[str, list[str]]:
     return metadata.packages_distributions()
 
 
+@cache
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
