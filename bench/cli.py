@@ -173,6 +173,13 @@ def _cmd_pipeline(args: argparse.Namespace) -> None:
     print(f"recx pipeline: wrote {path}")
 
 
+def _cmd_export(args: argparse.Namespace) -> None:
+    from bench.export import export_split
+
+    split = Path(args.split or f"artifacts/splits/{args.scenario}")
+    export_split(split, Path(args.out or f"exports/{args.format}/{args.scenario}"), args.format)
+
+
 def _cmd_check(args: argparse.Namespace) -> None:
     from bench.config import load_params
 
@@ -265,6 +272,14 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default=str(DEFAULT_PARAMS), help="whose grid's kinds get stages")
     sp.add_argument("--out", default="dvc.yaml")
     sp.add_argument("--check", action="store_true", help="only check that it is up to date")
+
+    sp = add("export", _cmd_export,
+             "write one scenario's exact split for another framework (RecBole atomic files, CSV, "
+             "TREC qrels)")
+    sp.add_argument("scenario")
+    sp.add_argument("--format", default="csv", choices=("csv", "recbole", "trec"))
+    sp.add_argument("--split", help="the split folder (default: artifacts/splits/<scenario>)")
+    sp.add_argument("--out", help="output folder (default: exports/<format>/<scenario>)")
 
     sp = add("check", _cmd_check, "validate params.yaml without running anything")
     sp.add_argument("--params", default=str(DEFAULT_PARAMS))
