@@ -79,6 +79,11 @@ def test_click_space_labels_and_counts():
     assert total_pos == len(data.interactions)  # no duplicate pairs in the toy data
     n_neg = sum((getattr(split, p)["click"] == 0).sum() for p in ("train", "valid", "test"))
     assert n_neg + split.meta["counts"]["impressions_short"] == 2 * total_pos
+    short = split.meta["counts"]["impressions_short_by_part"]
+    for part in ("train", "valid", "test"):  # the shortfall is counted where it happens
+        f = getattr(split, part)
+        assert (f["click"] == 0).sum() + short[part]["impressions"] == 2 * (f["click"] == 1).sum()
+        assert (short[part]["users"] > 0) == (short[part]["impressions"] > 0)
     # (user, item) pairs are unique over the whole split
     allp = pd.concat([split.train, split.valid, split.test])
     assert not allp.duplicated(["user", "item"]).any()

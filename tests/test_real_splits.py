@@ -137,3 +137,20 @@ def test_ml1m_genre_domains_follow_the_first_listed_genre(split_of, mirror, ml1m
     is_target = movies.loc[movies["g"].str.split("|").str[0].isin(s.target_genres), "i"]
     target_users = ml1m_positives[ml1m_positives["i"].isin(is_target)]["u"].nunique()
     assert 0.95 * target_users < split.test["user"].nunique() <= target_users
+
+
+def test_ml100k_mtl_shortfall_is_the_train_impressions_of_a_few_heavy_raters(split_of):
+    """The saved impressions of the real ML-100K MTL split: of the 1,358 impressions the sampler
+    cannot draw (``n_negatives`` 2), 1,275 are train impressions of 8 heavy raters whose unrated pool
+    before the cut is smaller than twice their ratings; the manifest counts them per part."""
+    split = split_of("ml100k-mtl", DEFAULT)
+    counts = split.meta["counts"]
+    assert counts["impressions_short"] == 1358
+    assert counts["impressions_short_by_part"] == {
+        "train": {"impressions": 1275, "users": 8},
+        "valid": {"impressions": 24, "users": 4},
+        "test": {"impressions": 59, "users": 3},
+    }
+    short_users = split.train.groupby("user")["click"].agg(["sum", "size"])
+    short_users = short_users[short_users["size"] < 3 * short_users["sum"]]  # fewer than 2 negatives each
+    assert len(short_users) == 8 and short_users["sum"].max() == 737
