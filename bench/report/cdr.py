@@ -165,7 +165,7 @@ def cdr_beta_figure(
     metric: str = "ndcg@10",
     reference: str | None = None,
 ) -> Path | None:
-    """PNG (matplotlib, Agg) of the cold-start gain against beta: for every domain pair with
+    """PNG + PDF (:func:`bench.report.style.save`) of the cold-start gain against beta: for every domain pair with
     ``cdr_cold / withhold`` scenarios, the left panel shows ``metric`` (mean over seeds, bars = std)
     per method against beta, the right panel each method's relative gain over ``reference``
     (default: the last of the ``cdr_cold`` kind's ``gains_over``, ``pooled``: ``target_only`` cannot
@@ -178,37 +178,37 @@ def cdr_beta_figure(
     frame = frame[(frame["kind"] == "cdr_cold") & frame["beta"].notna()]
     if frame.empty or metric not in frame.columns:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bench.report.style import method_style, save
+
     pairs = sorted(frame["pair"].unique())
-    fig, axes = plt.subplots(len(pairs), 2, figsize=(11, 4 * len(pairs)), squeeze=False)
+    fig, axes = plt.subplots(len(pairs), 2, figsize=(11, 3.8 * len(pairs)), squeeze=False)
+    handles: dict[str, Any] = {}
     for row, pair in zip(axes, pairs):
         pframe = frame[frame["pair"] == pair]
         agg = pframe.groupby(["method", "beta"])[metric].agg(["mean", "std"]).reset_index()
         ref = agg[agg["method"] == reference].set_index("beta")["mean"]
         for method, m in agg.groupby("method", sort=True):
             m = m.sort_values("beta")
-            row[0].errorbar(
-                m["beta"], m["mean"], yerr=m["std"].fillna(0.0), marker="o", capsize=3, label=method
+            style = method_style(method)  # the same colour and marker in both panels and every row
+            line = row[0].errorbar(
+                m["beta"], m["mean"], yerr=m["std"].fillna(0.0), capsize=3, label=method, **style
             )
+            handles.setdefault(method, line)
             if method != reference and len(ref):
                 gains = [_gain(v, ref.get(b, np.nan), metric) for b, v in zip(m["beta"], m["mean"])]
-                row[1].plot(m["beta"], gains, marker="o", label=method)
+                row[1].plot(m["beta"], gains, label=method, **style)
         row[0].set(
-            title=f"{pair}: cold-start users",
+            title=f"{pair}: cold-start users (mean ± std over seeds)",
             xlabel="beta (share of overlapping users made cold)",
             ylabel=metric,
         )
         row[1].axhline(0.0, color="grey", linewidth=0.8)
-        row[1].set(title=f"gain over {reference}", xlabel="beta", ylabel=f"{metric} gain (%)")
-        row[0].legend(fontsize=7, ncol=2)
-        row[1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=120, metadata={"Software": None})
-    plt.close(fig)
-    return out_path
+        row[1].set(title=f"{pair}: gain over {reference}", xlabel="beta", ylabel=f"{metric} gain (%)")
+        for ax in row:
+            ax.grid(alpha=0.3)
+    fig.tight_layout(rect=(0.0, 0.0, 0.86, 1.0))
+    fig.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(0.87, 0.98),
+               fontsize=8, frameon=False)
+    return save(fig, Path(out_path))

@@ -153,36 +153,31 @@ def mtl_tradeoff_figure(
     scenario: str | None = None,
     methods: Sequence[str] | None = None,
 ) -> Path:
-    """Scatter of one task metric against another (PNG via matplotlib's Agg backend): one small point
-    per (method, seed), one large marker per method mean. Returns ``out_path``."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
+    """Scatter of one task metric against another (PNG + PDF, :func:`bench.report.style.save`): one
+    small point per (method, seed), one large marker per method mean, legend outside the axes.
+    Returns ``out_path``."""
     import matplotlib.pyplot as plt
+
+    from bench.report.style import legend_outside, method_style, save
 
     frame = _ok(records, scenario)
     for col in (x, y):
         if col not in frame.columns:
             raise KeyError(f"records have no metric column {col!r}; available: {sorted(frame.columns)}")
     names = list(methods) if methods is not None else sorted(frame["method"].unique())
-    fig, ax = plt.subplots(figsize=(5.5, 4.2), dpi=120)
-    cmap = plt.get_cmap("tab10")
-    for i, name in enumerate(names):
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for name in names:
         sub = frame[frame["method"] == name]
         if sub.empty:
             continue
-        color = cmap(i % 10)
-        ax.scatter(sub[x], sub[y], s=14, color=color, alpha=0.6)
-        ax.scatter([sub[x].mean()], [sub[y].mean()], s=70, color=color, edgecolor="black", label=name)
+        style = method_style(name)
+        ax.scatter(sub[x], sub[y], s=14, color=style["color"], marker=style["marker"], alpha=0.45)
+        ax.scatter([sub[x].mean()], [sub[y].mean()], s=70, color=style["color"], marker=style["marker"],
+                   edgecolor="black", label=name)
     ax.set_xlabel(x + (" (lower is better)" if x in LOWER_IS_BETTER else " (higher is better)"))
     ax.set_ylabel(y + (" (lower is better)" if y in LOWER_IS_BETTER else " (higher is better)"))
     title = "MTL task trade-off" + (f": {scenario}" if scenario else "")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, metadata={"Software": None})
-    plt.close(fig)
-    return out_path
+    legend_outside(ax)
+    return save(fig, Path(out_path))
