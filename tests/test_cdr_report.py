@@ -3,6 +3,7 @@ gain-vs-beta figure."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from bench.config import CDRColdScenario, CDRWarmScenario
@@ -55,3 +56,25 @@ def test_beta_figure(tmp_path):
 def test_empty_inputs():
     assert "No completed" in cdr_table([], SCENARIOS)
     assert cdr_beta_figure(pd.DataFrame(columns=["scenario", "kind", "status"]), "x.png", SCENARIOS) is None
+
+
+def test_table_marks_significance_against_each_columns_reference():
+    sig = pd.DataFrame([
+        {"scenario": "w", "metric": "ndcg@10", "method": "pooled", "reference": "pooled", "significant": np.nan},
+        {"scenario": "w", "metric": "ndcg@10", "method": "target_only", "reference": "pooled",
+         "significant": True},
+        {"scenario": "w", "metric": "sampled_hr@10", "method": "target_only", "reference": "target_only",
+         "significant": np.nan},
+        {"scenario": "w", "metric": "sampled_hr@10", "method": "pooled", "reference": "target_only",
+         "significant": False},
+    ])
+    text = cdr_table(_records(), SCENARIOS, sig=sig)
+    warm = text[text.index("**w**"):].split("\n\n")[1]
+    rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in warm.splitlines()[2:]}
+    header = [c.strip() for c in warm.splitlines()[0].split("|")[2:]]
+    ndcg, hr = header.index("ndcg@10"), header.index("sampled_hr@10")
+    assert rows["target_only"][ndcg].strip().endswith("†")
+    assert rows["pooled"][ndcg].strip().endswith("ref")
+    assert rows["target_only"][hr].strip().endswith("ref")
+    assert not rows["pooled"][hr].strip().endswith(("†", "ref"))
+    assert "significantly different from the column's reference" in text

@@ -94,11 +94,14 @@ def cdr_table(
     full_metrics: Sequence[str] = FULL,
     sampled_metrics: Sequence[str] = SAMPLED,
     references: Sequence[str] | None = None,
+    sig: pd.DataFrame | None = None,
 ) -> str:
     """Markdown: one section per domain pair, one table per scenario of that pair; rows are
     methods, columns the target-domain full-ranking metrics, the sampled-protocol metrics (and
     MAE/RMSE where present) as mean ± std over seeds, then the gains of ``metric`` and of
-    ``sampled_<metric>`` over each reference method. The best mean of every column is bold."""
+    ``sampled_<metric>`` over each reference method. The best mean of every column is bold; with
+    ``sig`` (:func:`bench.report.significance.significance_table`) a metric cell is marked ``†``
+    when the method differs significantly from that column's reference, marked ``ref``."""
     frame = cdr_frame(records, scenarios)
     if frame.empty:
         return "_No completed cross-domain runs._\n"
@@ -112,20 +115,23 @@ def cdr_table(
                 desc += f", beta {first['beta']:g}"
             out += [f"**{scenario}** ({desc}; seeds: {sframe['seed'].nunique()})", ""]
             refs = references if references is not None else kinds.get(first["kind"]).gains_over
-            out += _scenario_table(sframe, metric, full_metrics, sampled_metrics, refs, first["kind"])
+            out += _scenario_table(sframe, metric, full_metrics, sampled_metrics, refs, first["kind"], sig)
             out.append("")
     out.append(
         "Full ranking: all target items, each user's target train+valid items excluded. "
         "Sampled: the positive vs the split's saved negatives (pessimistic ties), mean over test "
         "pairs. MAE/RMSE: affine read-out of the scores fitted on validation pairs. Gain: "
-        "relative difference of seed means. In cdr_cold scenarios target_only cannot score the "
+        "relative difference of seed means. † = significantly different from the column's reference "
+        "(`ref`: the best of target_only/pooled/finetune on that metric; paired t-test on per-user "
+        "values, Holm-corrected, p < 0.05). In cdr_cold scenarios target_only cannot score the "
         "cold-start users (constant scores), so gains over it are not meaningful (marked ‡); "
         "compare with pooled."
     )
     return "\n".join(out) + "\n"
 
 
-def _scenario_table(sframe, metric, full_metrics, sampled_metrics, references, kind) -> list[str]:
+def _scenario_table(sframe, metric, full_metrics, sampled_metrics, references, kind, sig=None) -> list[str]:
+    from bench.report.tables import _marks
     present = [
         m
         for m in (*full_metrics, *sampled_metrics, *RATING)
@@ -141,14 +147,17 @@ def _scenario_table(sframe, metric, full_metrics, sampled_metrics, references, k
     gain_metrics = [m for m in (metric, f"sampled_{metric}") if m in present]
     header = ["method", *present] + [f"Δ{g} vs {r}" for r in references for g in gain_metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    scenario = sframe["scenario"].iloc[0]
     for method in stats.index:
         cells = [method + (" ‡" if kind == "cdr_cold" and method == "target_only" else "")]
         for m in present:
             mu, sd = stats.loc[method, (m, "mean")], stats.loc[method, (m, "std")]
             text = "—" if not np.isfinite(mu) else f"{mu:.4f}"
-            if np.isfinite(mu) and np.isfinite(sd):
+            if np.isfinite(mu) and np.isfinite(sd):  # NaN for one seed: no spread to show
                 text += f" ± {sd:.4f}"
-            cells.append(f"**{text}**" if best.get(m) == method else text)
+            text = f"**{text}**" if best.get(m) == method else text
+            mark = _marks(sig, scenario, m, method)
+            cells.append(f"{text} {mark}" if mark else text)
         for r in references:
             for g in gain_metrics:
                 ref = means[g].get(r, np.nan)

@@ -93,9 +93,9 @@ def mtl_table(
     baseline = baseline or _baseline()
     summary = mtl_summary(records, scenario=scenario, baseline=baseline)
     columns = [(task, c, label) for task, cols in GROUPS for c, label in cols if c in summary.columns]
-    extra = [("", "delta_m", "Δm (%)")]
+    extra = [("all tasks", "delta_m", "Δm (%)")]  # its own group: not a rating column
     if "fit_seconds" in summary.columns:
-        extra.append(("", "fit_seconds", "fit (s)"))
+        extra.append(("cost", "fit_seconds", "fit (s)"))
     columns += extra
     head = ["method"]
     seen: set[str] = set()
@@ -125,7 +125,11 @@ def mtl_table(
     lines.append(
         f"Mean ± std over {seeds} seed(s). Δm: mean over tasks of the relative gain over `{baseline}` "
         f"on click AUC, like AUC, ctcvr AUC and rating RMSE (lower is better), in percent. "
-        "click/ctcvr over all test impressions; like/rating over rated (clicked) ones."
+        "click/ctcvr over all test impressions; like/rating over rated (clicked) ones. The paired "
+        "tests below compare *per-user* values (e.g. each user's own AUC, users with one class "
+        "skipped, averaged over seeds), while the AUC columns pool all test impressions: a per-user "
+        "AUC scores only the ranking within each user, a pooled AUC also the ranking across users, "
+        "so a test's sign can differ from its column's."
     )
     return "\n".join(lines) + "\n"
 

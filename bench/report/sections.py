@@ -93,7 +93,7 @@ def _cdr_metrics(params: Params, records: pd.DataFrame) -> tuple[list[str], str]
 def _cdr_markdown(params, records, table, sig, metrics, primary) -> str:
     from bench.report.cdr import cdr_table
 
-    body = cdr_table(records, params.scenarios)
+    body = cdr_table(records, params.scenarios, sig=sig)
     body = body.replace("## Cross-domain transfer (target domain)\n\n", "")
     parts = [body]
     for scenario in dict.fromkeys(table["scenario"]):
@@ -115,11 +115,18 @@ def significance_markdown(sig: pd.DataFrame, scenario: str, metrics: list[str]) 
     if rows.empty:
         return "_No per-user values to test._"
     shown = [m for m in metrics if m in set(rows["metric"])]
-    ref = rows["reference"].dropna().iloc[0] if rows["reference"].notna().any() else None
+    refs = {m: rows.loc[rows["metric"] == m, "reference"].dropna() for m in shown}
+    refs = {m: r.iloc[0] if len(r) else None for m, r in refs.items()}
+    if len(set(refs.values())) == 1:
+        intro = f"Paired tests against `{next(iter(refs.values()))}`"
+        header = shown
+    else:  # the reference is chosen per metric (the best of the kind's references): name it per column
+        intro = "Paired tests against each column's reference (named under the metric)"
+        header = [f"{m} (vs `{refs[m]}`)" for m in shown]
     lines = [
-        f"Paired tests against `{ref}` (difference of per-user means, Holm-adjusted p):",
+        f"{intro} (difference of per-user means, Holm-adjusted p):",
         "",
-        "| method | " + " | ".join(shown) + " |",
+        "| method | " + " | ".join(header) + " |",
         "|---|" + "---:|" * len(shown),
     ]
     for method in dict.fromkeys(rows["method"]):

@@ -36,7 +36,7 @@ def aggregate(records: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
         for col in [*metrics, *COST_COLUMNS]:
             values = ok[col].astype(float).dropna() if col in ok else pd.Series(dtype=float)
             row[f"{col}_mean"] = values.mean() if len(values) else np.nan
-            row[f"{col}_std"] = values.std(ddof=1) if len(values) > 1 else (0.0 if len(values) else np.nan)
+            row[f"{col}_std"] = values.std(ddof=1) if len(values) > 1 else np.nan  # one seed: no spread
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -96,7 +96,7 @@ def to_markdown(
                 if np.isnan(mean):
                     cells.append("—")
                     continue
-                text = f"{mean:.4f} ± {std:.4f}"
+                text = f"{mean:.4f}" + (f" ± {std:.4f}" if np.isfinite(std) else "")
                 rank = ranks[m].get(method)
                 text = f"**{text}**" if rank == 1 else f"*{text}*" if rank == 2 else text
                 mark = _marks(sig, scenario, m, method)
@@ -169,7 +169,8 @@ def to_latex(
                     text = rf"\underline{{{text}}}"
                 mark = _marks(sig, scenario, m, method)
                 suffix = r"$^{\dagger}$" if mark == "†" else (r"$^{\mathrm{ref}}$" if mark == "ref" else "")
-                cells.append(f"{text}{suffix}\\,{{\\scriptsize$\\pm${std:.4f}}}")
+                spread = f"\\,{{\\scriptsize$\\pm${std:.4f}}}" if np.isfinite(std) else ""
+                cells.append(f"{text}{suffix}{spread}")
             cells.append(_fmt(row["fit_seconds_mean"], "{:.1f}").replace("—", "--"))
             cells.append(_fmt(row["n_parameters_mean"], "{:,.0f}").replace(",", "{,}").replace("—", "--"))
             out.append(" & ".join(cells) + r" \\")
