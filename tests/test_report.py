@@ -96,7 +96,8 @@ def test_latex_is_structurally_valid(reported):
     tex = (root / "reports" / "results.tex").read_text()
     assert tex.count(r"\begin{table}") == tex.count(r"\end{table}") == 1
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
-    body = tex[tex.index(r"\begin{tabular}"): tex.index(r"\end{tabular}")]
+    start = re.search(r"\\begin\{tabular\}\{[lrc]+\}", tex).start()  # the outer tabular
+    body = tex[start: tex.index(r"\end{tabular}}", start)]  # closed inside the shrink-only \resizebox
     spec = re.search(r"\\begin\{tabular\}\{([lrc]+)\}", body).group(1)
     rows = [r for r in body.split("\n") if r.endswith(r"\\")]
     assert len(rows) == 1 + len(METHODS)

@@ -136,7 +136,11 @@ def latex_escape(text: str) -> str:
 def to_latex(
     table: pd.DataFrame, metrics: list[str], *, sig: pd.DataFrame | None, caption: str, label: str
 ) -> str:
-    """A booktabs ``table`` per scenario (needs ``\\usepackage{booktabs}``; ``\\dagger`` is math)."""
+    """A booktabs ``table`` per scenario (needs ``\\usepackage{booktabs}`` and ``graphicx``;
+    ``\\dagger`` is math), made to fit a one-column article: long metric names are stacked on two
+    header lines, each std sits in small type under its mean, parameter counts are compact (2.8M),
+    and a table still wider than ``\\linewidth`` is scaled down to it (never up), so no table
+    overflows the text block."""
     out: list[str] = []
     for scenario, group in table.groupby("scenario", sort=False):
         shown = [m for m in metrics if group[f"{m}_mean"].notna().any()]
@@ -148,9 +152,12 @@ def to_latex(
             r"\small",
             rf"\caption{{{latex_escape(scenario)}: {caption}}}",
             rf"\label{{{label}:{latex_escape(scenario).replace(chr(92), '')}}}",
+            r"\setlength{\tabcolsep}{4pt}",
+            r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
             rf"\begin{{tabular}}{{{cols}}}",
             r"\toprule",
-            " & ".join(["Method", *[latex_escape(m) for m in shown], "Fit (s)", "Params"]) + r" \\",
+            " & ".join(["Method", *[_tex_header(m) for m in shown], _tex_header("Fit (s)"),
+                        "Params"]) + r" \\",
             r"\midrule",
         ]
         for _, row in group.iterrows():
@@ -169,10 +176,36 @@ def to_latex(
                     text = rf"\underline{{{text}}}"
                 mark = _marks(sig, scenario, m, method)
                 suffix = r"$^{\dagger}$" if mark == "†" else (r"$^{\mathrm{ref}}$" if mark == "ref" else "")
-                spread = f"\\,{{\\scriptsize$\\pm${std:.4f}}}" if np.isfinite(std) else ""
-                cells.append(f"{text}{suffix}{spread}")
+                if np.isfinite(std):  # the std in small type under the mean
+                    cells.append(rf"\begin{{tabular}}[t]{{@{{}}r@{{}}}}{text}{suffix}\\"
+                                 rf"{{\scriptsize$\pm${std:.4f}}}\end{{tabular}}")
+                else:
+                    cells.append(f"{text}{suffix}")
             cells.append(_fmt(row["fit_seconds_mean"], "{:.1f}").replace("—", "--"))
-            cells.append(_fmt(row["n_parameters_mean"], "{:,.0f}").replace(",", "{,}").replace("—", "--"))
+            cells.append(_compact(row["n_parameters_mean"]))
             out.append(" & ".join(cells) + r" \\")
-        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+        out += [r"\bottomrule", r"\end{tabular}}", r"\end{table}", ""]
     return "\n".join(out)
+
+
+def _tex_header(name: str) -> str:
+    """A column name, on two stacked lines when long (``sampled`` / ``ndcg@10``)."""
+    if len(name) <= 8:
+        return latex_escape(name)
+    for sep in ("_", "@", " "):
+        if sep in name:
+            head, _, tail = name.partition(sep)
+            tail = (sep if sep == "@" else "") + tail
+            return rf"\begin{{tabular}}[b]{{@{{}}r@{{}}}}{latex_escape(head)}\\{latex_escape(tail)}\end{{tabular}}"
+    return latex_escape(name)
+
+
+def _compact(value: float) -> str:
+    """A parameter count in at most 5 characters: 0, 950, 168k, 2.8M."""
+    if value is None or not np.isfinite(value):
+        return "--"
+    for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= scale:
+            q = value / scale
+            return f"{q:.1f}{unit}" if q < 10 else f"{q:.0f}{unit}"
+    return f"{value:.0f}"
