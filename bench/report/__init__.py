@@ -10,7 +10,10 @@ byte-identical files; every date shown comes from the run records):
 * ``results.csv`` / ``results.json`` — every metric at every cut-off (json adds significance and
   provenance); ``cells.csv`` — one row per scenario x method x seed with its status;
   ``significance.csv`` — CIs, paired tests and Holm-adjusted p-values;
-* ``figures/*.png`` — metric bars with CIs, accuracy vs. training time;
+* ``figures/*.png`` (and ``figures-pdf/*.pdf``) — metric CIs, accuracy vs. training time, MTL
+  trade-off, gain vs beta (:mod:`bench.report.style`: one look per method);
+* ``index.html`` — the same tables (sortable), figures, methods, tuning and provenance as one
+  static page (:mod:`bench.report.html`);
 * ``trec/<scenario>/`` — qrels and TREC run files (first seed) for re-scoring with trec_eval / ranx;
 * ``metrics/<scenario>.json``, ``plots/{comparison,cost}/<scenario>.csv`` — what ``dvc metrics
   show`` and ``dvc plots show`` read (:mod:`bench.report.dvc_views`).
@@ -28,6 +31,7 @@ import pandas as pd
 from bench import kinds
 from bench.config import Params
 from bench.report import figures, trec
+from bench.report.html import HtmlSection, write_html
 from bench.report.collect import collect_records
 from bench.report.dvc_views import write_report_views
 from bench.report.significance import significance_table
@@ -89,6 +93,7 @@ def build_report(
     tex: list[str] = []
     sigs: list[pd.DataFrame] = []
     figure_paths: list[Path] = []
+    html_sections: list[HtmlSection] = []
     tex_caption = (
         r"Mean over seeds ($\pm$ std). Best in bold, second underlined. "
         r"$^{\dagger}$: significantly different from the reference (ref) method, paired two-sided "
@@ -118,6 +123,8 @@ def build_report(
                 if path is not None:
                     figure_paths.append(path)
         figure_paths += section.figures(params, records, out / "figures")
+        html_sections.append(HtmlSection(section.title, tuple(metrics), primary,
+                                         tuple(dict.fromkeys(part["scenario"]))))
         tex.append(to_latex(sub, metrics, sig=sig, caption=tex_caption, label=f"tab:recx-{section.key}"))
 
     if splits is not None:
@@ -143,7 +150,27 @@ def build_report(
     payload = {"results": _records(table), "significance": _records(sig_all), "provenance": provenance}
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
     write_report_views(params, out)
+    _write_html(out, params, table, sig_all, html_sections, figure_paths, provenance)
     return out / "results.md"
+
+
+def _write_html(out: Path, params: Params, table, sig, sections, figure_paths, provenance) -> Path:
+    from bench import methods as registry
+
+    scenarios = [s for section in sections for s in section.scenarios]
+    per_scenario: dict[str, list[Path]] = {}
+    shared = []
+    for path in figure_paths:  # <scenario>-<what>.png; the longest matching name wins
+        owner = max((s for s in scenarios if path.stem.startswith(f"{s}-")), key=len, default=None)
+        (per_scenario.setdefault(owner, []) if owner else shared).append(path)
+    t = params.tuning
+    tuning = ("off: every method runs with its configured parameters" if not t.n_trials else
+              f"{t.n_trials} Optuna TPE trials per method and scenario on {t.metric} (validation), "
+              f"timeout {t.timeout_seconds or 'none'} s, pruning {'on' if t.pruning else 'off'}")
+    described = {m: registry.get(m).summary for m in set(table["method"]) if m in registry.available()}
+    return write_html(out, table=table, sig=sig, sections=sections, figures=per_scenario,
+                      shared_figures=shared, methods=described, tuning=tuning,
+                      provenance=provenance, significance_note=significance_note())
 
 
 def _write_trec(params: Params, records: pd.DataFrame, runs: Path, splits: Path, out: Path) -> None:

@@ -178,7 +178,7 @@ def to_latex(
                 suffix = r"$^{\dagger}$" if mark == "†" else (r"$^{\mathrm{ref}}$" if mark == "ref" else "")
                 if np.isfinite(std):  # the std in small type under the mean
                     cells.append(rf"\begin{{tabular}}[t]{{@{{}}r@{{}}}}{text}{suffix}\\"
-                                 rf"{{\scriptsize$\pm${std:.4f}}}\end{{tabular}}")
+                                 rf"\scriptsize$\pm${std:.4f}\end{{tabular}}")
                 else:
                     cells.append(f"{text}{suffix}")
             cells.append(_fmt(row["fit_seconds_mean"], "{:.1f}").replace("—", "--"))
