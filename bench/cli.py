@@ -126,7 +126,8 @@ def _cmd_report(args: argparse.Namespace) -> None:
         return
     build_report(
         params, runs=Path(args.runs), out=Path(args.out), splits=Path(args.splits),
-        tuning=Path(args.tuning),
+        tuning=Path(args.tuning), prepared=Path(args.prepared), sources=Path(args.sources),
+        citation=Path(args.citation),
     )
 
 
@@ -248,6 +249,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--runs", default="artifacts/runs")
     sp.add_argument("--splits", default="artifacts/splits")
     sp.add_argument("--tuning", default="artifacts/tuning")
+    sp.add_argument("--prepared", default="datasets/prepared",
+                    help="prepared datasets (raw-file sha256 of the provenance)")
+    sp.add_argument("--sources", default=str(DEFAULT_SOURCES), help="dataset citations and licences")
+    sp.add_argument("--citation", default="CITATION.cff", help="the software citation")
     sp.add_argument("--out", default="reports")
     sp.add_argument("--views-only", action="store_true",
                     help="only rewrite metrics/ and plots/ (what `dvc metrics|plots show` read) from "

@@ -135,6 +135,9 @@ REPORT = """
       - bench/report
       - bench/stats.py
       - bench/kinds.py
+      - datasets/prepared
+      - datasets/sources.yaml
+      - CITATION.cff
     params:
       - seeds
       - grid

@@ -43,6 +43,7 @@ WORKSPACES = Path("workspaces")
 #: dataset declarations); copied afresh on every run
 SHARED = (
     ".dvcignore", "datasets/sources.yaml", "datasets/checksums.lock", "bench", "methods",
+    "CITATION.cff",
 )
 
 

@@ -39,7 +39,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 _DATASET_KEYS = {
     "title", "parser", "homepage", "size", "licence", "citation", "mirror_folder", "rating_scale",
-    "expected", "options", "archive", "base_url", "files", "notes",
+    "expected", "options", "archive", "base_url", "files", "notes", "bibtex",
 }
 _TEMPLATE_ONLY_KEYS = {"template", "category", "sha256", "bytes"}
 _FILE_KEYS = {"name", "sha256", "bytes", "url", "member", "git_blob"}
@@ -96,6 +96,7 @@ class DatasetSource:
     rating_scale: RatingScale | None = None
     expected: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    bibtex: str = ""
 
     def file(self, name: str) -> FileSpec:
         """The declared file called ``name``; a missing declaration is a ConfigError."""
@@ -294,6 +295,7 @@ def _dataset(name: str, entry: Mapping[str, Any], where: str) -> DatasetSource:
         size=str(entry.get("size", "unknown")),
         licence=" ".join(str(entry["licence"]).split()),
         citation=" ".join(str(entry["citation"]).split()),
+        bibtex=str(entry.get("bibtex") or "").strip(),
         files=tuple(files),
         mirror_folder=mirror_folder,
         archive=archive,

@@ -30,7 +30,9 @@ import pandas as pd
 
 from bench import kinds
 from bench.config import Params
+from bench.data.sources import load_sources
 from bench.report import figures, trec
+from bench.report.cite import how_to_cite, provenance_table, scenario_provenance
 from bench.report.html import HtmlSection, write_html
 from bench.report.collect import collect_records
 from bench.report.dvc_views import write_report_views
@@ -63,9 +65,12 @@ def significance_note() -> str:
 
 
 def build_report(
-    params: Params, *, runs: Path, out: Path, splits: Path | None = None, tuning: Path | None = None
+    params: Params, *, runs: Path, out: Path, splits: Path | None = None, tuning: Path | None = None,
+    prepared: Path | None = None, sources: Path | None = None, citation: Path | None = None,
 ) -> Path:
-    """Write everything listed in the module docstring into ``out``; returns ``results.md``."""
+    """Write everything listed in the module docstring into ``out``; returns ``results.md``.
+    ``prepared`` (``datasets/prepared``), ``sources`` (``datasets/sources.yaml``) and ``citation``
+    (``CITATION.cff``) feed the per-scenario provenance and the "How to cite" block."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs = Path(runs)
@@ -76,7 +81,12 @@ def build_report(
     )
     table = aggregate(records, metric_columns)
     provenance = _provenance(params, records)
+    source_table = load_sources(Path(sources)) if sources is not None and Path(sources).is_file() else None
+    provenance["scenarios"] = scenario_provenance(params, records, prepared=prepared, sources=source_table)
     commit = provenance["commits"][0][:10] if provenance["commits"] else "unknown"
+    used_datasets = list(dict.fromkeys(p["dataset"] for p in provenance["scenarios"].values()))
+    cite = how_to_cite(citation, source_table, used_datasets,
+                       provenance["commits"][0] if provenance["commits"] else None)
     md = [
         "# Results",
         "",
@@ -139,6 +149,7 @@ def build_report(
         md += ["## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in figure_paths] + [""]
     md.append(_incomplete(records))
     md.append(_provenance_md(provenance))
+    md.append(cite)
     (out / "results.md").write_text("\n".join(md).rstrip() + "\n")
     (out / "results.tex").write_text("\n".join(tex))
     sig_all = pd.concat(sigs, ignore_index=True) if sigs else pd.DataFrame()
@@ -150,11 +161,11 @@ def build_report(
     payload = {"results": _records(table), "significance": _records(sig_all), "provenance": provenance}
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True, allow_nan=False) + "\n")
     write_report_views(params, out)
-    _write_html(out, params, table, sig_all, html_sections, figure_paths, provenance)
+    _write_html(out, params, table, sig_all, html_sections, figure_paths, provenance, cite)
     return out / "results.md"
 
 
-def _write_html(out: Path, params: Params, table, sig, sections, figure_paths, provenance) -> Path:
+def _write_html(out: Path, params: Params, table, sig, sections, figure_paths, provenance, cite) -> Path:
     from bench import methods as registry
 
     scenarios = [s for section in sections for s in section.scenarios]
@@ -170,7 +181,7 @@ def _write_html(out: Path, params: Params, table, sig, sections, figure_paths, p
     described = {m: registry.get(m).summary for m in set(table["method"]) if m in registry.available()}
     return write_html(out, table=table, sig=sig, sections=sections, figures=per_scenario,
                       shared_figures=shared, methods=described, tuning=tuning,
-                      provenance=provenance, significance_note=significance_note())
+                      provenance=provenance, significance_note=significance_note(), cite=cite)
 
 
 def _write_trec(params: Params, records: pd.DataFrame, runs: Path, splits: Path, out: Path) -> None:
@@ -215,8 +226,9 @@ def _provenance_md(p: dict[str, Any]) -> str:
                  + (" (working tree had uncommitted changes)" if p["dirty_worktree"] else ""))
     lines.append(f"- seeds: {p['seeds']}")
     lines.append(f"- runs: {p['runs_started']} to {p['runs_finished']} (UTC)")
-    for h in p["split_sha256"]:
-        lines.append("- split sha256: " + ", ".join(f"{k} `{v[:16]}…`" for k, v in sorted(h.items())))
+    lines += ["", "Per scenario: the dataset, the sha256 of every raw file it was prepared from and of every "
+              "split file (first 12 hex digits; the full values are in `results.json`):", ""]
+    lines += provenance_table(p.get("scenarios", {})) + [""]
     for v in p["versions"]:
         lines.append("- versions: " + ", ".join(f"{k} {val}" for k, val in sorted(v.items())))
     for h in p["hardware"]:

@@ -143,6 +143,7 @@ def write_html(
     tuning: str,
     provenance: Mapping[str, Any],
     significance_note: str,
+    cite: str = "",
 ) -> Path:
     """Write ``out / "index.html"`` (see the module docstring) and return its path. ``figures`` maps
     a scenario to its PNGs, ``shared_figures`` are the section-wide ones (e.g. gain vs beta),
@@ -167,7 +168,8 @@ def write_html(
             body.append(f'<figure><img src="figures/{_esc(fig.name)}" alt="{_esc(fig.stem)}" '
                         f'loading="lazy"><figcaption>{_esc(fig.stem)}</figcaption></figure>')
         body.append("</section>")
-    nav += ['<a href="#sec-methods">Methods</a>', '<a href="#sec-provenance">Provenance</a>']
+    nav += ['<a href="#sec-methods">Methods</a>', '<a href="#sec-provenance">Provenance</a>',
+            '<a href="#sec-cite">How to cite</a>']
     used = sorted(set(table["method"]))
     body.append('<section id="sec-methods"><h2>Methods</h2><table><thead><tr><th>method</th>'
                 '<th>description (paper)</th></tr></thead><tbody>')
@@ -176,6 +178,8 @@ def write_html(
     body.append(f'</tbody></table><p class="note">Tuning: {_esc(tuning)}</p></section>')
     body.append('<section id="sec-provenance"><h2>Provenance</h2><pre>'
                 + _esc(json.dumps(provenance, indent=2, sort_keys=True)) + "</pre></section>")
+    bib = "\n\n".join(b.split("```")[0].strip() for b in cite.split("```bibtex")[1:])
+    body.append('<section id="sec-cite"><h2>How to cite</h2><pre>' + _esc(bib) + "</pre></section>")
     links = " · ".join(f'<a href="{f}">{f}</a>' for f in
                        ("results.md", "results.tex", "results.csv", "cells.csv", "significance.csv",
                         "results.json"))
