@@ -137,6 +137,13 @@ def test_metric_axes_follow_the_data_and_log_ticks_do_not_collide(tmp_path, capt
     visible = [b for b in extents if cost.axes[0].bbox.x0 - 1 <= b.x0 <= cost.axes[0].bbox.x1 + 1]
     assert len(visible) >= 2  # fit times span less than a decade: still labelled
     assert all(a.x1 <= b.x0 for a, b in zip(visible, visible[1:]))  # labels side by side, never overlapping
+    wide = _table().assign(fit_seconds_mean=[0.001, 0.5, 40.0, 900.0])  # six decades, as on ml1m-topn
+    figures.cost_frontier(wide, "s", "like_auc", tmp_path / "figures" / "wide.png")
+    ax = captured[-1].axes[0]
+    boxes = sorted((t.get_window_extent(captured[-1].canvas.get_renderer())
+                    for t in ax.xaxis.get_ticklabels() if t.get_text() and t.get_visible()), key=lambda b: b.x0)
+    boxes = [b for b in boxes if ax.bbox.x0 - 1 <= b.x0 <= ax.bbox.x1 + 1]
+    assert len(boxes) >= 3 and all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:]))
 
 
 def test_every_figure_is_a_200_dpi_png_and_a_pdf_identical_on_rerun(tmp_path):

@@ -80,11 +80,14 @@ def cost_frontier(table: pd.DataFrame, scenario: str, metric: str, path: Path) -
 
 
 def log_ticks(axis) -> None:
-    """Readable ticks on a log axis: labels at 1, 2 and 5 per decade, formatted plainly, and no
-    labels on the minor ticks (which matplotlib otherwise prints over each other when the data span
-    less than a decade)."""
+    """Readable ticks on a log axis (call it after plotting): labels at 1, 2 and 5 per decade when
+    the data span less than two decades, at each decade otherwise, formatted plainly, and no labels
+    on the minor ticks (which matplotlib otherwise prints over each other)."""
     from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
-    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    lo, hi = sorted(axis.get_view_interval())
+    decades = np.log10(hi / lo) if lo > 0 else np.inf
+    subs = (1.0, 2.0, 5.0) if decades < 2 else (1.0,)  # 1-2-5 only where decades alone are too few
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
     axis.set_major_formatter(StrMethodFormatter("{x:g}"))
     axis.set_minor_formatter(NullFormatter())
