@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.report.tables import _marks
+from bench.report.tables import _marks, _ranks
 
 __all__ = ["HtmlSection", "write_html"]
 
@@ -86,16 +86,12 @@ def _scenario_table(table: pd.DataFrame, sig: pd.DataFrame, scenario: str, metri
                     primary: str) -> str:
     group = table[table["scenario"] == scenario]
     shown = [m for m in metrics if f"{m}_mean" in group and group[f"{m}_mean"].notna().any()]
-    lower = {m for m in shown if m.endswith(("rmse", "mae", "logloss"))}
     head = ["method", *shown]
     has_ci = not sig.empty and ((sig["scenario"] == scenario) & (sig["metric"] == primary)).any()
     if has_ci:
         head.append(f"95% CI {primary}")
     head += ["fit s", "params", "seeds"]
-    ranks = {}
-    for m in shown:
-        order = group.sort_values(f"{m}_mean", ascending=m in lower)["method"].tolist()
-        ranks[m] = {name: i + 1 for i, name in enumerate(order)}
+    ranks = {m: _ranks(group, m) for m in shown}  # the Markdown's rule: ties share a rank
     rows = []
     for _, row in group.iterrows():
         method = row["method"]
