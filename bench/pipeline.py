@@ -168,12 +168,22 @@ plots:
 
 
 def grid_kinds(params_path: Path) -> list[str]:
-    """The kinds of a params file's ``grid`` section, in table order (plugins last), unvalidated:
-    ``recx check`` reports unknown ones."""
+    """The kinds of a params file's ``grid`` section that have cells (at least one scenario and one
+    method), in table order (plugins last), unvalidated: ``recx check`` reports unknown ones.
+
+    A kind without cells gets no stages: an empty ``tune-topn`` matrix writes no
+    ``artifacts/tuning``, so the report stage must not depend on it (a profile restricted to one
+    transfer pair failed there)."""
     raw = yaml.safe_load(Path(params_path).read_text()) or {}
-    grid = raw.get("grid") or {}
+    grid = {k: v for k, v in (raw.get("grid") or {}).items() if _has_cells(v)}
     table = kind_table.kinds()
     return [k for k in table if k in grid] + sorted(k for k in grid if k not in table)
+
+
+def _has_cells(block: Any) -> bool:
+    if not isinstance(block, Mapping):
+        return True  # malformed: rendered, so that `recx check` names it
+    return bool(block.get("scenarios")) and bool(block.get("methods"))
 
 
 def render_dvc_yaml(kinds: Iterable[str] | None = None) -> str:

@@ -28,10 +28,24 @@ def test_every_kind_gets_its_stages_and_dependencies():
 
 
 def test_only_the_params_kinds_are_rendered_and_sync_rewrites_a_stale_file(tmp_path):
-    (tmp_path / "params.yaml").write_text("grid:\n  mtl: {scenarios: [], methods: []}\n")
+    (tmp_path / "params.yaml").write_text("grid:\n  mtl: {scenarios: [s], methods: [m]}\n")
     assert grid_kinds(tmp_path / "params.yaml") == ["mtl"]
     assert sync_dvc_yaml(tmp_path, echo=lambda _: None)
     stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
     assert "run-mtl" in stages and "run-topn" not in stages and "tune-topn" not in stages
     assert "artifacts/tuning" not in stages["report"]["deps"] and "tuning" not in stages["report"]["params"]
     assert not sync_dvc_yaml(tmp_path, echo=lambda _: None)  # up to date: untouched
+
+
+def test_a_kind_without_cells_gets_no_stages_and_the_report_no_tuning_dependency(tmp_path):
+    """A profile restricted to one transfer pair (top-N scenarios emptied) has no tune stage, so its
+    report must not depend on artifacts/tuning, which nothing would write."""
+    (tmp_path / "params.yaml").write_text(
+        "grid:\n  topn: {scenarios: [], methods: [pop]}\n  mtl: {scenarios: [s], methods: []}\n"
+        "  cdr_warm: {scenarios: [w], methods: [cmf]}\n"
+    )
+    assert grid_kinds(tmp_path / "params.yaml") == ["cdr_warm"]
+    sync_dvc_yaml(tmp_path, echo=lambda _: None)
+    stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
+    assert set(stages) >= {"run-cdr_warm", "report"} and not {"tune-topn", "run-topn", "run-mtl"} & set(stages)
+    assert "artifacts/tuning" not in stages["report"]["deps"]
