@@ -3,12 +3,16 @@
 Every file that enters ``datasets/raw/`` is hashed while it is written, so verifying costs no
 second read. Files whose publisher gives no checksum are pinned the first time they are fetched: the
 digest is recorded in a lock file that is committed beside ``sources.yaml``, and every later fetch (on
-any machine, from the mirror or the network) must reproduce it.
+any machine, from the mirror or the network) must reproduce it. Files pinned by their decoded
+content (``content:`` in ``sources.yaml``) are decoded and hashed once more by
+:func:`content_digest`.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +21,7 @@ import yaml
 from bench.atomic import atomic_writer
 from bench.errors import ConfigError
 
-__all__ = ["ChecksumLock", "Digest", "Hasher", "file_digest"]
+__all__ = ["ChecksumLock", "ContentDigest", "Digest", "Hasher", "content_digest", "file_digest"]
 
 _CHUNK = 1 << 20
 _LOCK_HEADER = """\
@@ -62,6 +66,36 @@ def file_digest(path: Path) -> Digest:
         while block := fh.read(_CHUNK):
             hasher.update(block)
     return hasher.digest()
+
+
+@dataclass(frozen=True)
+class ContentDigest:
+    """sha256 (hex) and size of a file's decoded content."""
+
+    sha256: str
+    bytes: int
+
+
+def content_digest(path: Path, encoding: str) -> ContentDigest:
+    """Digest of the content ``path`` holds under ``encoding`` (``gzip``: every member of the
+    stream, decompressed in 1 MiB chunks).
+
+    Raises:
+        ValueError: the file is not a complete, valid stream of that encoding (truncated, corrupt
+            or not compressed at all); the message says why, callers add the file and the remedy.
+    """
+    if encoding != "gzip":
+        raise ValueError(f"unsupported content encoding {encoding!r} (supported: gzip)")
+    sha = hashlib.sha256()
+    n = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while block := fh.read(_CHUNK):
+                sha.update(block)
+                n += len(block)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise ValueError(f"not a valid gzip stream ({type(exc).__name__}: {exc})") from exc
+    return ContentDigest(sha.hexdigest(), n)
 
 
 class ChecksumLock:

@@ -8,9 +8,12 @@ For each declared file, in order of preference:
 3. the file's own official URL(s), downloaded through :mod:`pooch` with the pinned hash.
 
 Every file is checked against its sha256 (pinned in ``sources.yaml`` or recorded in the
-trust-on-first-use lock), its size and git blob id where declared. Everything is first assembled in a
-temporary sibling folder of ``out`` and only moved into ``out`` once every file verified, each by an
-atomic rename: a failed fetch leaves ``out`` as it was and no partial file anywhere.
+trust-on-first-use lock), its size and git blob id where declared, and the sha256 of its decoded
+content where ``sources.yaml`` pins that (``content:``; such a file's own bytes are pinned only if
+``sha256`` is given too, so a differently compressed copy of the same content verifies).
+Everything is first assembled in a temporary sibling folder of ``out`` and only moved into ``out``
+once every file verified, each by an atomic rename: a failed fetch leaves ``out`` as it was and no
+partial file anywhere.
 ``out/fetch.json`` records each file's digest and origin without any machine-specific path, so the
 DVC output is identical across machines.
 """
@@ -29,7 +32,14 @@ from typing import Literal
 
 from bench.data.archive import extract_member
 from bench.atomic import atomic_writer, temp_dir
-from bench.data.checksums import ChecksumLock, Digest, Hasher, file_digest
+from bench.data.checksums import (
+    ChecksumLock,
+    ContentDigest,
+    Digest,
+    Hasher,
+    content_digest,
+    file_digest,
+)
 from bench.data.sources import DatasetSource, FileSpec, load_sources
 from bench.errors import FetchError
 
@@ -53,8 +63,11 @@ class FetchedFile:
         origin: ``mirror`` or ``url``.
         source: mirror-relative path (``<mirror_folder>/<name>``), or the URL (``<url>#<member>`` for
             an archive member); never an absolute local path.
-        pinned: ``sources.yaml`` (pinned there), ``lock`` (recorded earlier), or ``recorded``
-            (trusted on first use now and written to the lock).
+        pinned: ``sources.yaml`` (pinned there), ``lock`` (recorded earlier), ``recorded``
+            (trusted on first use now and written to the lock), or ``content`` (only the decoded
+            content is pinned).
+        content_sha256, content_bytes: digest and size of the decoded content, for files with a
+            ``content`` pin (else None, and left out of ``fetch.json``).
     """
 
     name: str
@@ -62,7 +75,9 @@ class FetchedFile:
     bytes: int
     origin: Origin
     source: str
-    pinned: Literal["sources.yaml", "lock", "recorded"]
+    pinned: Literal["sources.yaml", "lock", "recorded", "content"]
+    content_sha256: str | None = None
+    content_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -165,9 +180,10 @@ class _Job:
 
     def fetch(self, spec: FileSpec) -> FetchedFile:
         """One declared file: mirror copy, archive member or direct download, then verified."""
-        expected, pinned = self._expected(spec.name, spec.sha256)
+        expected, pinned = self._expected(spec.name, spec.sha256, tofu=spec.trust_on_first_use)
         target = self.staging / spec.name
         local = self._mirror_path(spec.name)
+        downloaded: Path | None = None
         if local is not None:
             digest = _copy(local, target)
             origin, source = "mirror", f"{self.ds.mirror_folder}/{spec.name}"
@@ -184,14 +200,27 @@ class _Job:
             remedy = "The archive verified but this member did not: fix the member's pin."
         else:
             path, url = self._download(spec.urls, spec.name, expected, spec.sha256, missing=spec.name)
+            downloaded = path
             digest = _copy(path, target)
             origin, source = "url", url
             remedy = "Retry; if it persists the upstream file changed: check the dataset page."
         _verify(target, spec.name, digest, expected, spec.git_blob, spec.bytes,
                 source=source, remedy=remedy, pinned=pinned)
+        content = None
+        if spec.content is not None:
+            try:
+                content = _verify_content(target, spec, source=source, remedy=remedy)
+            except FetchError:
+                if downloaded is not None:  # pooch had no hash to check: never reuse this download
+                    downloaded.unlink(missing_ok=True)
+                raise
         if pinned == "recorded":
             self.recorded[spec.name] = digest.sha256
-        return FetchedFile(spec.name, digest.sha256, digest.bytes, origin, source, pinned)
+        return FetchedFile(
+            spec.name, digest.sha256, digest.bytes, origin, source, pinned,
+            content_sha256=content.sha256 if content else None,
+            content_bytes=content.bytes if content else None,
+        )
 
     def _archive(self, *, missing: str) -> tuple[Path, str]:
         """Path and message name of the verified archive, obtained once per fetch."""
@@ -279,9 +308,15 @@ class _Job:
             f"<RECX_DATA_MIRROR>/{folder}/{missing}. No file was written."
         )
 
-    def _expected(self, name: str, pinned: str | None) -> tuple[str | None, str]:
+    def _expected(
+        self, name: str, pinned: str | None, *, tofu: bool = True
+    ) -> tuple[str | None, str]:
+        """The sha256 the file's bytes must have and where that pin comes from; ``tofu=False``
+        (a content-pinned file): no pin of the bytes, and none recorded."""
         if pinned is not None:
             return pinned, "sources.yaml"
+        if not tofu:
+            return None, "content"
         locked = self.lock.get(self.ds.name, name)
         return (locked, "lock") if locked else (None, "recorded")
 
@@ -344,6 +379,36 @@ def _verify(
         )
 
 
+def _verify_content(target: Path, spec: FileSpec, *, source: str, remedy: str) -> ContentDigest:
+    """Decode ``target`` and check its content against ``spec.content``; on a mismatch or an
+    undecodable file delete ``target`` and raise FetchError naming the file and the source."""
+    pin = spec.content
+    assert pin is not None
+    try:
+        digest = content_digest(target, pin.encoding)
+    except ValueError as exc:
+        target.unlink(missing_ok=True)
+        raise FetchError(
+            f"{spec.name}: cannot decode {source} as {pin.encoding}: {exc}\n"
+            f"  The file was not kept. {remedy}"
+        ) from exc
+    problems = []
+    if pin.bytes is not None and digest.bytes != pin.bytes:
+        problems.append(f"content size: expected {pin.bytes} bytes, got {digest.bytes}")
+    if digest.sha256 != pin.sha256:
+        problems.append(
+            f"content sha256 ({pin.encoding}-decoded): expected {pin.sha256} "
+            f"(datasets/sources.yaml), got {digest.sha256}"
+        )
+    if problems:
+        target.unlink(missing_ok=True)
+        raise FetchError(
+            f"{spec.name}: content checksum mismatch for {source}\n  " + "\n  ".join(problems)
+            + f"\n  The file was not kept. {remedy}"
+        )
+    return digest
+
+
 def _short(exc: BaseException, width: int = 300) -> str:
     """The exception text without urllib3's nested repr noise, clipped."""
     text = str(exc)
@@ -364,5 +429,9 @@ def _write_provenance(report: FetchReport) -> None:
 
 def _entry(f: FetchedFile) -> dict[str, object]:
     # `pinned` is left out: it differs between the first (recording) fetch and later ones, and the
-    # provenance file must be identical for identical content.
-    return {k: v for k, v in asdict(f).items() if k != "pinned"}
+    # provenance file must be identical for identical content. The content digest appears only for
+    # files with a content pin.
+    return {
+        k: v for k, v in asdict(f).items()
+        if k != "pinned" and not (k.startswith("content_") and v is None)
+    }

@@ -1,9 +1,12 @@
-"""Dataset parsers: raw files of one release -> validated interaction parts plus side features.
+"""Dataset parsers: raw files of one release -> validated interaction parts plus side features
+(or, for tabular releases, one validated table).
 
 A parser knows one release's file layout and nothing else: it reads the declared files, validates
 every row (:func:`bench.data.clean.validate_rows`) and returns a :class:`ParsedData`. Id maps,
 duplicates, k-core and the canonical tables are built once, for all parsers, by
-:mod:`bench.data.prepare`.
+:mod:`bench.data.prepare`. A tabular parser returns a :class:`~bench.data.tabular.ParsedTable`
+instead (rows checked by :func:`bench.data.tabular.validate_table`); the returned object's
+``format`` selects the prepared format (``bench.data.prepare.FORMATS``).
 
 Registered parsers (``sources.yaml: parser``):
 
@@ -18,6 +21,8 @@ Registered parsers (``sources.yaml: parser``):
 ``amazon-ratings-csv`` one Amazon ratings-only CSV (user,item,rating,timestamp; no header)
 ``disencdr-pair``      DisenCDR release: ``X_Y/{train,test,test_original}.txt`` and ``Y_X/...``
 ``cdrib-pair``         CDRIB release: ``X_Y/{train,valid,test,common_new_reindex}.txt``, ``Y_X/...``
+``census-kdd``         UCI Census-Income (KDD) ``census-income.{data,test}.gz``, tabular
+                       (:mod:`bench.data.census`)
 =====================  ===========================================================================
 """
 
@@ -27,11 +32,12 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
+from bench.data.census import parse_census_kdd
 from bench.data.clean import FileCounts, validate_rows
 from bench.data.readers import RawRows, read_delimited, read_json_fields
 from bench.errors import ConfigError, DataError
@@ -76,6 +82,8 @@ class ParsedData:
         extra: parser-specific statistics (e.g. DisenCDR's ``test_original`` counts).
     """
 
+    format: ClassVar[str] = "interactions"
+
     parts: list[Part]
     counts: list[FileCounts]
     domains: tuple[str, ...]
@@ -88,7 +96,7 @@ class ParsedData:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Parser = Callable[[Path, Any], ParsedData]
+Parser = Callable[[Path, Any], Any]  # -> ParsedData, or ParsedTable for tabular releases
 
 
 # -- MovieLens -------------------------------------------------------------------------------------
@@ -377,4 +385,5 @@ PARSERS: dict[str, Parser] = {
     "amazon-ratings-csv": parse_amazon_ratings_csv,
     "disencdr-pair": parse_disencdr_pair,
     "cdrib-pair": parse_cdrib_pair,
+    "census-kdd": parse_census_kdd,
 }

@@ -2,9 +2,11 @@
 
 Steps, the same for every dataset: check the raw files against their pinned digests; parse them with
 the dataset's parser (invalid rows counted per reason, per file); stop if any file has more than
-``max_invalid_fraction`` invalid rows; number users and items deterministically; drop repeated
-(user, item) rows keeping one (``dedupe``); apply the iterative k-core (``kcore``); write
-``interactions``/``users``/``items`` Parquet and ``stats.json`` atomically.
+``max_invalid_fraction`` invalid rows; build the tables of the parser's format (:data:`FORMATS`);
+write them atomically. For the ``interactions`` format: number users and items deterministically;
+drop repeated (user, item) rows keeping one (``dedupe``); apply the iterative k-core (``kcore``);
+write ``interactions``/``users``/``items`` Parquet and ``stats.json``. For the ``tabular`` format
+(:func:`bench.data.tabular.build_table`): ``rows.parquet`` and ``stats.json``.
 
 ``stats.json`` accounts for every raw row: ``rows_read == rows_kept + sum(dropped.values())``.
 """
@@ -15,22 +17,25 @@ import dataclasses
 import logging
 import os
 import shutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from bench.atomic import temp_dir
-from bench.data.checksums import ChecksumLock, file_digest
+from bench.data.checksums import ChecksumLock, content_digest, file_digest
 from bench.data.clean import REASONS, FileCounts, dedupe, dense_codes, kcore
 from bench.data.parsers import PARSERS, SPLITS, ParsedData
 from bench.data.sources import DatasetSource, load_sources
-from bench.data.tables import PreparedDataset
+from bench.data.tables import PreparedDataset, PreparedTable
+from bench.data.tabular import build_table
 from bench.errors import ConfigError, DataError
 
-__all__ = ["PrepareOptions", "prepare_dataset"]
+__all__ = ["FORMATS", "Format", "PrepareOptions", "prepare_dataset"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,9 @@ class PrepareOptions:
             silently training on a damaged file.
         dedupe: which of several rows for the same (user, item) to keep: ``last`` = the latest
             timestamp, ``first`` = the earliest (ties broken by file order). Counted in stats.
+
+    Tabular datasets use ``max_invalid_fraction`` only: ``kcore`` must stay 0 (or 1) and
+    ``dedupe`` does not apply (their rows are never de-duplicated).
     """
 
     kcore: int = 0
@@ -78,10 +86,15 @@ def prepare_dataset(
         lock: trust-on-first-use lock file (default: ``checksums.lock`` beside ``sources``); raw
             files are checked against it where ``sources.yaml`` pins no sha256.
 
+    Returns:
+        the prepared tables: a :class:`PreparedDataset`, or a :class:`PreparedTable` for a tabular
+        dataset (the parser's ``format``).
+
     Raises:
-        DataError: a raw file is missing or differs from its pinned digest; a file has too many
-            invalid rows (the message names the file and the counts); nothing is left after cleaning.
-        ConfigError: ``name`` is not declared in ``sources``.
+        DataError: a raw file is missing or differs from its pinned digest (for a file pinned by
+            its content: its decoded content); a file has too many invalid rows (the message names
+            the file and the counts); nothing is left after cleaning.
+        ConfigError: ``name`` is not declared in ``sources``; an option does not apply.
     """
     ds = load_sources(sources).get(name)
     raw = Path(raw)
@@ -90,10 +103,10 @@ def prepare_dataset(
     parsed = PARSERS[ds.parser](raw, ds)
     for counts in parsed.counts:
         _check_invalid(counts, raw, name, options.max_invalid_fraction)
-    data = _build(ds, parsed, options, inputs)
+    fmt = FORMATS[parsed.format]
+    data = fmt.build(ds, parsed, options, inputs)
     _write_atomic(data, Path(out))
-    log.info("%s: %d interactions, %d users, %d items",
-             name, data.stats["n_interactions"], data.n_users, data.n_items)
+    log.info("%s: %s -> %s", name, fmt.summary(data), out)
     return data
 
 
@@ -110,14 +123,32 @@ def _check_inputs(ds: DatasetSource, raw: Path, lock: ChecksumLock) -> dict[str,
         )
     digests = {}
     for spec in ds.files:
-        digest = file_digest(raw / spec.name)
-        expected = spec.sha256 or lock.get(ds.name, spec.name)
+        path = raw / spec.name
+        refetch = f"Delete {raw} and run `recx fetch {ds.name}` again."
+        digest = file_digest(path)
+        expected = spec.sha256
+        if expected is None and spec.trust_on_first_use:
+            expected = lock.get(ds.name, spec.name)
         if expected is not None and digest.sha256 != expected:
             raise DataError(
-                f"{raw / spec.name}: sha256 {digest.sha256} differs from the pinned {expected}; the "
-                f"raw file changed after fetching. Delete {raw} and run `recx fetch {ds.name}` again."
+                f"{path}: sha256 {digest.sha256} differs from the pinned {expected}; the "
+                f"raw file changed after fetching. {refetch}"
             )
         digests[spec.name] = digest.sha256
+        if spec.content is not None:
+            # The bytes depend on who compressed the copy; the content does not, so it is the
+            # content's digest that is recorded (identical stats.json for every verified copy).
+            try:
+                content = content_digest(path, spec.content.encoding)
+            except ValueError as exc:
+                raise DataError(f"{path}: {exc}; the raw file is damaged. {refetch}") from exc
+            if content.sha256 != spec.content.sha256:
+                raise DataError(
+                    f"{path}: content sha256 {content.sha256} ({spec.content.encoding}-decoded) "
+                    f"differs from the pinned {spec.content.sha256}; the raw file changed after "
+                    f"fetching. {refetch}"
+                )
+            digests[spec.name] = content.sha256
     return digests
 
 
@@ -249,6 +280,37 @@ def _build(
     return PreparedDataset(ds.name, interactions=interactions, users=users, items=items, stats=stats)
 
 
+@dataclass(frozen=True)
+class Format:
+    """One prepared format: how ``prepare`` builds its tables from a parser's output.
+
+    Attributes:
+        build: ``(source, parsed, options, input digests) -> prepared tables``.
+        summary: one line describing the prepared tables, for the stage log.
+    """
+
+    build: Callable[[DatasetSource, Any, PrepareOptions, dict[str, str]], Any]
+    summary: Callable[[Any], str]
+
+
+FORMATS: Mapping[str, Format] = MappingProxyType({
+    PreparedDataset.format: Format(
+        build=_build,
+        summary=lambda d: (
+            f"{d.stats['n_interactions']} interactions, {d.n_users} users, {d.n_items} items"
+        ),
+    ),
+    PreparedTable.format: Format(
+        build=build_table,
+        summary=lambda d: f"{d.n_rows} rows, " + ", ".join(
+            f"{part} {entry['rows']}" for part, entry in d.stats["parts"].items()
+        ),
+    ),
+})
+"""The prepared formats, by the ``format`` of the parser's output (``ParsedData``: interactions,
+``ParsedTable``: tabular)."""
+
+
 def _present(codes: np.ndarray, n: int) -> np.ndarray:
     """Sorted distinct codes in ``0..n-1`` (a counting pass; ``np.unique`` would sort all rows)."""
     return np.flatnonzero(np.bincount(codes, minlength=n))
@@ -329,6 +391,12 @@ def _check_expected(
     ds: DatasetSource, options: PrepareOptions, stats: dict[str, Any]
 ) -> dict[str, Any]:
     """Compare with ``sources.yaml: expected`` (only meaningful without k-core)."""
+    wrong = sorted(set(ds.expected) - {"interactions", "users", "items"})
+    if wrong:
+        raise ConfigError(
+            f"datasets.{ds.name}.expected: {wrong} do not apply to an interaction dataset; use "
+            "interactions, users, items"
+        )
     if not ds.expected or options.kcore > 1:
         return {"checked": False}
     actual = {

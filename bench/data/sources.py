@@ -23,7 +23,9 @@ from bench.data.tables import RatingScale
 from bench.errors import ConfigError
 
 __all__ = [
+    "CONTENT_ENCODINGS",
     "ArchiveSpec",
+    "ContentSpec",
     "DatasetSource",
     "FileSpec",
     "RatingScale",
@@ -42,9 +44,29 @@ _DATASET_KEYS = {
     "expected", "options", "archive", "base_url", "files", "notes", "bibtex",
 }
 _TEMPLATE_ONLY_KEYS = {"template", "category", "sha256", "bytes"}
-_FILE_KEYS = {"name", "sha256", "bytes", "url", "member", "git_blob"}
+_FILE_KEYS = {"name", "sha256", "bytes", "url", "member", "git_blob", "content"}
+_CONTENT_KEYS = {"encoding", "sha256", "bytes"}
 _ARCHIVE_KEYS = {"name", "url", "sha256", "bytes", "prefix"}
-_EXPECTED_KEYS = {"interactions", "users", "items"}
+_EXPECTED_KEYS = {"interactions", "users", "items", "rows"}
+
+CONTENT_ENCODINGS = ("gzip",)
+"""How a file's bytes may be encoded around the content that ``content.sha256`` pins."""
+
+
+@dataclass(frozen=True)
+class ContentSpec:
+    """A pin of a file's decoded content, for files whose compressed bytes legitimately differ
+    between copies (the same data gzip-compressed by another tool or at another level).
+
+    Attributes:
+        encoding: how the file wraps the content (``gzip``; multi-member streams included).
+        sha256: hex digest of the decoded bytes.
+        bytes: size of the decoded bytes, checked when given.
+    """
+
+    encoding: str
+    sha256: str
+    bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,9 @@ class FileSpec:
         urls: where to download the file itself (tried in order); empty for archive members.
         member: path of the file inside the dataset's archive, when it comes from one.
         git_blob: ``git hash-object`` id, checked in addition to sha256 when given.
+        content: pin of the decoded content (:class:`ContentSpec`), checked in addition to the
+            file's own sha256; with ``content`` and no ``sha256`` the file's bytes are not pinned
+            and not trusted on first use, so every copy with the same content verifies.
     """
 
     name: str
@@ -67,6 +92,12 @@ class FileSpec:
     urls: tuple[str, ...] = ()
     member: str | None = None
     git_blob: str | None = None
+    content: ContentSpec | None = None
+
+    @property
+    def trust_on_first_use(self) -> bool:
+        """Whether a missing sha256 is recorded in the lock on first fetch (no content pin)."""
+        return self.sha256 is None and self.content is None
 
 
 @dataclass(frozen=True)
@@ -339,7 +370,34 @@ def _file(
         urls=urls,
         member=member,
         git_blob=git_blob,
+        content=_content(item.get("content"), f"{where}.content"),
     )
+
+
+def _content(value: Any, where: str) -> ContentSpec | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            f"{where}: expected a mapping {{encoding: gzip, sha256: <hex>, bytes: <n>}}"
+        )
+    unknown = sorted(set(value) - _CONTENT_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {unknown}; valid keys are {sorted(_CONTENT_KEYS)}"
+        )
+    encoding = value.get("encoding")
+    if encoding not in CONTENT_ENCODINGS:
+        raise ConfigError(
+            f"{where}.encoding: expected one of {list(CONTENT_ENCODINGS)}, got {encoding!r}"
+        )
+    sha = _sha(value.get("sha256"), f"{where}.sha256")
+    if sha is None:
+        raise ConfigError(
+            f"{where}.sha256: a content pin needs the sha256 of the decoded content (64 hex digits)"
+        )
+    size = _size(value.get("bytes"), f"{where}.bytes")
+    return ContentSpec(encoding=encoding, sha256=sha, bytes=size)
 
 
 def _archive(item: Any, where: str) -> ArchiveSpec:
