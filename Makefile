@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test bench bench-env clean-venv
+.PHONY: repro test bench bench-env ray clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	@echo "make: installing the pinned dependencies into $(VENV) (first use: a few minutes)"
@@ -28,6 +28,14 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The optional Ray executor (`recx repro --executor ray`, README "Beyond one machine"): the pinned
+# requirements-ray.lock on top of requirements.lock (the same on every node of a cluster).
+RAY_STAMP := $(VENV)/.ray-installed
+ray: $(RAY_STAMP)
+$(RAY_STAMP): $(STAMP) requirements-ray.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-ray.lock
+	touch $(RAY_STAMP)
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest benchmarks --benchmark-only \

@@ -143,7 +143,8 @@ def _cmd_repro(args: argparse.Namespace) -> None:
     params = load_params(root / "params.yaml")
     params.validate()  # an unknown method or parameter stops here, before any stage runs
     only = [m for part in args.only for m in part.split(",") if m] if args.only else None
-    result = repro(params, jobs=args.jobs or os.cpu_count() or 1, root=root, only=only)
+    result = repro(params, jobs=args.jobs or os.cpu_count() or 1, root=root, only=only,
+                   executor=args.executor, address=args.address)
     if result.failed:
         raise RecxError(f"{len(result.failed)} stage(s) failed (listed above)")
     print(f"recx repro: done; the report is in {root / 'reports' / 'results.md'}", file=sys.stderr)
@@ -267,6 +268,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     sp.add_argument("--only", action="append", metavar="METHOD[,METHOD...]",
                     help="run only the tune stages and cells of these methods (repeatable)")
+    sp.add_argument("--executor", choices=("local", "ray"), default="local",
+                    help="where the tune stages and cells run: local processes, or Ray tasks "
+                         "(`pip install recxbench[ray]`; a local cluster bound to 127.0.0.1 unless "
+                         "--address); DVC records every stage either way")
+    sp.add_argument("--address", help="with --executor ray: join this existing Ray cluster "
+                                      "(it must share this working directory and live on a "
+                                      "private network: Ray's endpoints have no authentication)")
 
     sp = add("status", _cmd_status,
              "refresh the code fingerprints, then list the stale stages (what `recx repro` would run)")

@@ -27,6 +27,10 @@ bookkeeping per stage, more than most cells' work.
    DVC once and writes ``dvc.lock`` once, where separate ``dvc status`` / ``dvc repro`` processes
    parsed the pipeline five times and rewrote the lock three times.
 
+``--executor ray`` (:mod:`bench.ray_executor`) runs the commands of step 2 as Ray tasks on a local
+or existing cluster instead of local processes; steps 1 and 3, the ledger and the failure handling
+below are the same.
+
 A failed stage is never recorded in ``dvc.lock`` (``recx run`` exits non-zero on a failed cell), so
 the next ``recx repro`` runs exactly the failed stages again. A cell whose process was killed
 (SIGKILL, e.g. by the out-of-memory killer) leaves no record; this module writes a ``status:
@@ -146,6 +150,8 @@ def repro(
     echo: Callable[[str], None] = lambda line: print(line, flush=True),
     only: Iterable[str] | None = None,
     live: bool | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> ReproResult:
     """Bring the pipeline up to date with ``jobs`` stage commands at a time (see module doc).
 
@@ -153,6 +159,10 @@ def repro(
         only: run the tune stages and cells of these methods only (upstream stages and the report
             as usual); the other stale cells stay stale.
         live: rewrite one progress line on stderr (default: when stderr is a terminal).
+        executor: ``local`` (processes on this machine) or ``ray`` (the tune stages and cells as
+            Ray tasks, :mod:`bench.ray_executor`; upstream stages and the report stay local).
+        address: with ``ray``, an existing cluster to join (None: start a local one with ``jobs``
+            CPUs, bound to 127.0.0.1).
 
     Raises:
         RecxError: when an upstream stage fails (the message names it and its log).
@@ -168,12 +178,14 @@ def repro(
     if only is not None:  # a typo stops here, before any stage runs
         _check_only(only, phases)
         phases = [[j for j in phase if j.method in only] for phase in phases]
+    if executor not in EXECUTORS:
+        raise RecxError(f"--executor must be one of {list(EXECUTORS)}, got {executor!r}")
     env = _worker_env(jobs)
     seconds: dict[str, float] = {}
     failed: list[str] = []
     skipped: list[str] = []
     errors: dict[str, str] = {}
-    with _Processes() as procs:
+    with _Processes() as procs, _launcher(executor, address, jobs, procs) as launcher:
         with procs.critical():
             ledger = Ledger(root).open()
         try:
@@ -225,8 +237,10 @@ def repro(
                 splits = {job.split for job in todo}
                 size = {s: _folder_bytes(root / "artifacts" / "splits" / s) for s in splits}
                 todo.sort(key=lambda job: -size[job.split])
-                echo(f"recx repro: {len(todo)} stale stages over {jobs} workers (logs in {logs})")
-                done, bad, back = _run_queue(todo, jobs, root, env, logs, procs, progress, ledger)
+                where = "Ray tasks" if executor == "ray" else "workers"
+                echo(f"recx repro: {len(todo)} stale stages over {jobs} {where} (logs in {logs})")
+                done, bad, back = _run_queue(todo, jobs, root, env, logs, procs, progress, ledger,
+                                             launcher=launcher, params=params)
                 seconds.update(done)
                 failed.extend(bad)
                 restored |= back
@@ -378,7 +392,9 @@ class _Processes:
             if pending:
                 raise Interrupted(pending[0])
 
-    def start(self, args: Sequence[str], root: Path, env: dict[str, str], out: IO) -> subprocess.Popen:
+    def start(self, args: Sequence[str], root: Path, env: dict[str, str], out: IO, *,
+              resources: object = None) -> subprocess.Popen:
+        """Start ``args`` as a local process (``resources``: only the Ray executor uses them)."""
         proc = subprocess.Popen(args, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self._running.add(proc)
@@ -422,6 +438,29 @@ class _Processes:
                 break
 
 
+#: where the parallel phases' stage commands run (``recx repro --executor``)
+EXECUTORS = ("local", "ray")
+
+
+@contextlib.contextmanager
+def _launcher(executor: str, address: str | None, jobs: int, procs: _Processes):
+    """``procs`` itself for the local executor; a connected :class:`bench.ray_executor.RayExecutor`
+    (cancelled and disconnected on exit, an interrupt included) for Ray."""
+    if executor == "local":
+        yield procs
+        return
+    from bench.ray_executor import RayExecutor
+
+    with RayExecutor(address=address, jobs=jobs) as ray_executor:
+        yield ray_executor
+
+
+def _resources(block) -> dict[str, float] | None:
+    from bench.ray_executor import task_resources
+
+    return task_resources(block)
+
+
 def _worker_env(jobs: int) -> dict[str, str]:
     """The environment of every stage command and DVC process: the interpreter's bin folder first
     on PATH (so stage commands find ``recx``) and ``cores // jobs`` BLAS/OpenMP threads per worker."""
@@ -444,11 +483,13 @@ def _folder_bytes(folder: Path) -> int:
 
 def _run_queue(
     todo: list[StageJob], jobs: int, root: Path, env: dict[str, str], logs: Path,
-    procs: _Processes, progress: _Progress, ledger: Ledger,
+    procs: _Processes, progress: _Progress, ledger: Ledger, *, launcher=None, params: Params | None = None,
 ) -> tuple[dict[str, float], list[str], set[str]]:
-    """Run every job's stage command, ``jobs`` at a time, in queue order; ``ledger`` restores a stage
-    from DVC's run cache instead where it can, and records every stage whose command exited 0.
-    Returns the seconds per stage, the failed stages and the restored ones."""
+    """Run every job's stage command, ``jobs`` at a time, in queue order, through ``launcher``
+    (local processes by default, or Ray tasks); ``ledger`` restores a stage from DVC's run cache
+    instead where it can, and records every stage whose command exited 0. Returns the seconds per
+    stage, the failed stages and the restored ones."""
+    launcher = launcher or procs
     queue = list(reversed(todo))
     running: dict[str, tuple[StageJob, subprocess.Popen, float, IO]] = {}
     seconds: dict[str, float] = {}
@@ -479,14 +520,15 @@ def _run_queue(
                 args, cmd_env = command
                 log.write(f"Running stage '{job.name}':\n> {args[-1]}\n")
                 log.flush()
-                proc = procs.start(args, root, cmd_env, log)
+                block = params.methods.get(job.method) if params is not None and job.method else None
+                proc = launcher.start(args, root, cmd_env, log, resources=_resources(block))
                 running[job.name] = (job, proc, start, log)
             for name, (job, proc, start, log) in list(running.items()):
                 rc = proc.poll()
                 if rc is None:
                     continue
                 log.close()
-                procs.done(proc)
+                launcher.done(proc)
                 del running[name]
                 took = time.monotonic() - start
                 seconds[name] = took

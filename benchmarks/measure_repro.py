@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/measure_repro.py --profile default --jobs 2
     .venv/bin/python benchmarks/measure_repro.py --profile ci --jobs 2 --add-method itemknn
+    .venv/bin/python benchmarks/measure_repro.py --profile ci --jobs 2 --executor ray --out ...
     .venv/bin/python benchmarks/measure_repro.py --existing /tmp/recx-measure-XXXX \
         --method-file benchmarks/example_method.py --add-method my_method
 
@@ -63,12 +64,12 @@ def stage_seconds(lines: list[str]) -> dict[str, float]:
     return {m.group(2): float(m.group(1)) for m in map(FINISHED_LINE.match, lines) if m}
 
 
-def timed_repro(ws: Path, env: dict[str, str], jobs: int) -> dict:
-    """Run ``recx repro --jobs`` in ``ws``; wall seconds, peak RSS and per-stage seconds."""
+def timed_repro(ws: Path, env: dict[str, str], jobs: int, executor: str = "local") -> dict:
+    """Run ``recx repro --jobs [--executor]`` in ``ws``; wall seconds, peak RSS and per-stage seconds."""
     recx = Path(sys.executable).parent / "recx"
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [str(recx), "repro", "--jobs", str(jobs)], cwd=ws, env=env,
+        [str(recx), "repro", "--jobs", str(jobs), "--executor", executor], cwd=ws, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     peak = {"total": 0, "single": 0}
@@ -112,6 +113,8 @@ def main() -> int:
     ap.add_argument("--method-file", type=Path, help="module to copy into methods/ before --add-method")
     ap.add_argument("--keep", type=Path, help="scratch folder to use and keep (default: temporary)")
     ap.add_argument("--existing", type=Path, help="time only --add-method in this kept scratch folder")
+    ap.add_argument("--executor", choices=("local", "ray"), default="local",
+                    help="recx repro --executor (ray: a local Ray cluster with --jobs CPUs)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
 
@@ -137,9 +140,9 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "dvc", "config", "--local", "cache.dir",
                         str(ws / ".cache")], cwd=ws, env=env, check=True)
         result = {
-            "profile": args.profile, "jobs": args.jobs, "commit": commit, "cores": os.cpu_count(),
-            "load_avg_1min_before": os.getloadavg()[0], "scratch": str(ws),
-            "from_scratch": timed_repro(ws, env, args.jobs),
+            "profile": args.profile, "jobs": args.jobs, "executor": args.executor, "commit": commit,
+            "cores": os.cpu_count(), "load_avg_1min_before": os.getloadavg()[0], "scratch": str(ws),
+            "from_scratch": timed_repro(ws, env, args.jobs, args.executor),
         }
     if args.add_method:
         if args.method_file:
@@ -155,7 +158,7 @@ def main() -> int:
         code = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ws, capture_output=True, text=True,
                               check=True).stdout.strip()
         result["incremental"] = {"added": args.add_method, "commit": code,
-                                 **timed_repro(ws, env, args.jobs)}
+                                 **timed_repro(ws, env, args.jobs, args.executor)}
     out = args.out or _default_out(args.profile)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
