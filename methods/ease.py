@@ -5,7 +5,10 @@ min_B |X - X B|_F^2 + reg |B|_F^2  s.t.  diag(B) = 0, with the closed form
 P = (X^T X + reg I)^-1,  B_ij = -P_ij / P_jj (i != j),  B_jj = 0;  score(u, .) = x_u B.
 
 The Gram matrix is dense (``n_items**2`` float64, e.g. 7.2 GB at 30k items), factorised with a
-Cholesky decomposition in float64 for stability; the item-item weights are kept in float32.
+Cholesky decomposition in float64 for stability; the item-item weights are kept in float32. The
+peak memory of :func:`ease_weights` is about three such matrices at once (the factor, ``P`` and
+``B``): ~22 GB at 30k items, 16 GiB at ML-20M's 26,744 (``benchmarks/large_data.py`` skips EASE
+there for that reason).
 """
 
 from __future__ import annotations
