@@ -87,8 +87,9 @@ def estimate(params, recorded: dict[str, float], prepared: Path) -> tuple[list[d
         if m:  # method names have no '-', scenario names may
             scenario, method = m["rest"].rsplit("-", 1)
             by_pair[(m["kind"], method)][scenario].append(seconds)
-    known = set(params.scenarios) | {s for pair in by_pair.values() for s in pair}
-    size = {s: dataset_size(prepared, params.scenario(s).dataset) for s in known if s in params.scenarios}
+    datasets = {sc.dataset for sc in params.scenarios.values()}
+    n_rows = {d: dataset_size(prepared, d) for d in datasets}  # one stats.json read per dataset
+    size = {s: n_rows[sc.dataset] for s, sc in params.scenarios.items()}
     overhead = min(recorded.values(), default=0.0)  # the cheapest cell: process start, reads, writes
     rows, unknown = [], set()
     for kind, scenario, method, seed in cells(params):
