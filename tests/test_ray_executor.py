@@ -11,11 +11,9 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
-import psutil
 import pytest
 
 from bench.ray_executor import task_resources
