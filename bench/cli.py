@@ -45,6 +45,17 @@ def _cmd_prepare(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_pair(args: argparse.Namespace) -> None:
+    from bench.config import load_params
+    from bench.splits.cdr_pairs import build_pair
+
+    spec = load_params(Path(args.params)).pair(args.pair)
+    data = build_pair(args.pair, spec, first=Path(args.first), second=Path(args.second), out=Path(args.out))
+    st = data.stats
+    print(f"recx pair: {args.pair}: {st['n_users']:,} users in both categories, {st['n_items']:,} items, "
+          f"{st['n_interactions']:,} interactions -> {args.out}", file=sys.stderr)
+
+
 def _cmd_datasets(args: argparse.Namespace) -> None:
     from bench.data.sources import describe_datasets
 
@@ -108,9 +119,12 @@ def _cmd_tune(args: argparse.Namespace) -> None:
 
 
 def _cmd_fingerprint(args: argparse.Namespace) -> None:
+    from bench.config import load_params
     from bench.fingerprint import write_fingerprints
 
-    write_fingerprints(Path(args.out))
+    params = Path(args.params)
+    named = load_params(params).named_configurations() if params.is_file() else {}
+    write_fingerprints(Path(args.out), named=named)
 
 
 def _cmd_report(args: argparse.Namespace) -> None:
@@ -162,9 +176,9 @@ def _cmd_status(args: argparse.Namespace) -> None:
 
 
 def _cmd_pipeline(args: argparse.Namespace) -> None:
-    from bench.pipeline import grid_kinds, render_dvc_yaml
+    from bench.pipeline import declares_pairs, grid_kinds, render_dvc_yaml
 
-    text = render_dvc_yaml(grid_kinds(Path(args.params)))
+    text = render_dvc_yaml(grid_kinds(Path(args.params)), pairs=declares_pairs(Path(args.params)))
     path = Path(args.out)
     if args.check:
         if not path.is_file() or path.read_text() != text:
@@ -212,6 +226,13 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--raw")
     sp.add_argument("--out")
 
+    sp = add("pair", _cmd_pair, "join two prepared categories into a two-domain dataset (params: pairs)")
+    sp.add_argument("pair")
+    sp.add_argument("--params", default=str(DEFAULT_PARAMS))
+    sp.add_argument("--first", required=True)
+    sp.add_argument("--second", required=True)
+    sp.add_argument("--out", required=True)
+
     sp = add("datasets", _cmd_datasets, "list declared datasets with size, licence and citation")
     sp.add_argument("--sources", default=str(DEFAULT_SOURCES))
 
@@ -226,6 +247,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = add("fingerprint", _cmd_fingerprint, "hash the code on every (kind, method) cell path")
     sp.add_argument("--out", default="artifacts/fingerprints")
+    sp.add_argument("--params", default=str(DEFAULT_PARAMS), help="for its named configurations")
 
     sp = add("tune", _cmd_tune, "tune one method on one scenario's train/valid (params.yaml: tuning)")
     sp.add_argument("scenario")

@@ -4,10 +4,15 @@ Sections (all validated by :func:`load_params`):
 
 ``seeds``        list of distinct non-negative ints; every run cell is repeated per seed.
 ``datasets``     ``<dataset>: {prepare options}``; a ``fetch@``/``prepare@`` stage runs for each key.
+``pairs``        optional: ``<pair>: {first, second, names, min_item_ratings, min_user_interactions}``, a two-domain dataset joined
+                 from two prepared single-category datasets (:class:`CategoryPair`); a ``pair@``
+                 stage writes it to ``datasets/prepared/<pair>``, where scenarios use it by name.
 ``scenarios``    ``<scenario>: {kind, dataset, split settings}``; a ``split@`` stage runs for each key.
 ``evaluation``   cut-offs ``ks``, metric names, scoring batch size, length of the saved top-K lists.
 ``grid``         ``<kind>: {scenarios: [...], methods: [...]}``: the run cells, ``run-<kind>@<scenario>-<method>-<seed>``.
 ``methods``      ``<method>: {hyperparameters}``; one block per method named in ``grid`` (``{}`` = defaults).
+                 A block with ``method: <registered method>`` is a *named configuration* of that
+                 method under its own name (e.g. the MMoE paper's Census sizes as ``mmoe_census``).
 ``tuning``       optional: the hyperparameter search every method gets (same budget for all); absent
                  or ``n_trials: 0`` = off, the ``methods`` blocks are used as they are.
 
@@ -30,17 +35,22 @@ __all__ = [
     "CDRColdScenario",
     "CDRScenario",
     "CDRWarmScenario",
+    "CategoryPair",
     "Evaluation",
     "Grid",
     "MTLScenario",
     "Params",
     "Scenario",
+    "TabularMTLScenario",
     "TopNScenario",
     "Tuning",
     "load_params",
 ]
 
-SECTIONS = ("seeds", "datasets", "scenarios", "evaluation", "grid", "methods", "tuning")
+#: the key of a ``methods`` block that makes it a named configuration of a registered method
+NAMED_METHOD_KEY = "method"
+
+SECTIONS = ("seeds", "datasets", "pairs", "scenarios", "evaluation", "grid", "methods", "tuning")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +107,7 @@ class TopNScenario(Scenario):
 class MTLScenario(Scenario):
     """Multi-task learning on (user, item) impressions (builder: :mod:`bench.splits.mtl`).
 
-    Rated interactions are split by two global cut-off times (train < valid < test). Each part's
+    Rated interactions are split by time, under one of two protocols (``split``). Each part's
     click space is its rated pairs plus ``n_negatives`` sampled unrated items per rated pair (never an
     item the user rated anywhere in the dataset; drawn once with ``seed`` and saved in the split).
     Tasks: ``click`` (rated vs. sampled), ``like`` (``rating >= like_threshold``, on clicked pairs),
@@ -105,13 +115,21 @@ class MTLScenario(Scenario):
     pairs only).
 
     Attributes:
-        valid_fraction, test_fraction: shares of rated interactions in valid and test (by time).
+        split: ``temporal_global`` — two global cut-off times (train < valid < test: no future in
+            train, but most test users of a short-lived dataset such as ML-100K never occur in
+            train, so they are cold); ``per_user_temporal`` — the warm-user protocol: each user's
+            rated interactions in time order, the last ``test_fraction`` of them (at least one) ->
+            test, the ``valid_fraction`` before (at least one) -> valid, the rest -> train; users
+            with fewer than 3 ratings stay in train. Every test user is then warm.
+        valid_fraction, test_fraction: shares of rated interactions in valid and test (by time;
+            per user under ``per_user_temporal``).
         n_negatives: sampled unrated impressions per rated pair (>= 1).
         like_threshold: a rating at or above it is a ``like``.
         seed: seed of the negative sampling; independent of the run seeds.
     """
 
     kind: Literal["mtl"] = "mtl"
+    split: Literal["temporal_global", "per_user_temporal"] = "temporal_global"
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     n_negatives: int = 2
@@ -122,6 +140,36 @@ class MTLScenario(Scenario):
         _check_fractions(self.valid_fraction, self.test_fraction)
         if self.n_negatives < 1:
             raise ConfigError(f"n_negatives must be >= 1, got {self.n_negatives}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TabularMTLScenario(Scenario):
+    """Multi-task learning on a tabular dataset, one row per person (builder:
+    :mod:`bench.splits.tabular_mtl`): the MMoE paper's Census-Income setting (Ma et al., KDD 2018,
+    section 5.2), whose split the public re-implementation drawbridge/keras-mmoe describes as "Split
+    the other dataset into 1:1 validation to test according to the paper".
+
+    The release's ``train`` part is the training set; its ``test`` part is split at random with
+    ``seed`` into valid and test, ``valid_share`` of it (rounded down) to valid. Features are encoded
+    once from train (see the builder) and saved in the split.
+
+    Attributes:
+        task_set: the pair of tasks (``bench.data.census.TASK_SETS``): ``income_marital`` (income >
+            50K; never married) or ``education_marital`` (at least college; never married).
+        valid_share: share of the release's test part that goes to valid (0.5: the paper's 1:1).
+        seed: seed of the valid/test draw; independent of the run seeds.
+    """
+
+    kind: Literal["tabular_mtl"] = "tabular_mtl"
+    task_set: Literal["income_marital", "education_marital"] = "income_marital"
+    valid_share: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.valid_share < 1.0:
+            raise ConfigError(f"valid_share must be in (0, 1) (0.5 = the paper's 1:1), got {self.valid_share}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -200,6 +248,36 @@ class CDRColdScenario(CDRScenario):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CategoryPair:
+    """A two-domain dataset joined from two prepared single-category datasets on the raw user id
+    (:func:`bench.splits.cdr_pairs.category_pair`, the DisenCDR / CDRIB preprocessing family): items
+    with at least ``min_item_ratings`` interactions in their category, then the users with at least
+    ``min_user_interactions`` of those in EACH category.
+
+    Attributes:
+        first, second: keys of ``datasets`` (e.g. two Amazon 2018 5-core categories).
+        names: the two domain names (``source``/``target`` of the scenarios that use the pair).
+    """
+
+    first: str
+    second: str
+    names: tuple[str, str]
+    min_item_ratings: int = 10
+    min_user_interactions: int = 5
+
+    def __post_init__(self) -> None:
+        if self.first == self.second:
+            raise ConfigError(f"first and second must be two different datasets, got {self.first!r} twice")
+        if len(self.names) != 2 or self.names[0] == self.names[1]:
+            raise ConfigError(f"names must be two different domain names, got {list(self.names)}")
+        if self.min_item_ratings < 1 or self.min_user_interactions < 1:
+            raise ConfigError(
+                f"min_item_ratings and min_user_interactions must be >= 1, got "
+                f"{self.min_item_ratings} and {self.min_user_interactions}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Evaluation:
     """How every run is evaluated (full ranking over all items, training items excluded).
 
@@ -237,8 +315,12 @@ class Tuning:
             0 = tuning off (the configured params are used as they are, nothing is fitted).
         timeout_seconds: optional equal wall-clock budget per (scenario, method); no new trial starts
             after it (None = trials only). Makes the number of trials machine-dependent.
-        metric: validation objective ``<metric>@<k>`` (a registered ranking metric), computed on the
-            split's ``valid`` part with full ranking, training items excluded. Test is never read.
+        metric: validation objective ``<metric>@<k>`` (a registered ranking metric) of the ranking
+            kinds (top-N; transfer: on the target domain), computed on the split's ``valid`` part
+            with full ranking, training items excluded. Test is never read.
+        mtl_metric: validation objective of the multi-task kind, on the valid impressions:
+            ``mean_auc`` (the mean of the click, like and ctcvr AUCs, so no task is favoured) or
+            one ``<task>_auc``.
         seed: seed of the TPE sampler; trial ``t`` fits with seed ``(seed, t)``.
         pruning: stop unpromising trials of epoch-based methods early (median rule on the
             per-epoch validation score of the early-stopping loop).
@@ -247,6 +329,7 @@ class Tuning:
     n_trials: int = 0
     timeout_seconds: float | None = None
     metric: str = "ndcg@10"
+    mtl_metric: str = "mean_auc"
     seed: int = 0
     pruning: bool = True
 
@@ -258,6 +341,9 @@ class Tuning:
         if self.seed < 0:
             raise ConfigError(f"seed must be >= 0, got {self.seed}")
         self.metric_and_k()
+        allowed = ("mean_auc", "click_auc", "like_auc", "ctcvr_auc")
+        if self.mtl_metric not in allowed:
+            raise ConfigError(f"mtl_metric must be one of {list(allowed)}, got {self.mtl_metric!r}")
 
     def metric_and_k(self) -> tuple[str, int]:
         """``("ndcg", 10)`` for ``metric: ndcg@10``; a :class:`ConfigError` names the valid metrics."""
@@ -290,6 +376,7 @@ class Params:
     datasets: Mapping[str, Mapping[str, Any]]
     scenarios: Mapping[str, Scenario]
     evaluation: Evaluation
+    pairs: Mapping[str, CategoryPair] = field(default_factory=dict)
     grids: Mapping[str, Grid] = field(default_factory=dict)
     methods: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     tuning: Tuning = field(default_factory=Tuning)
@@ -318,18 +405,45 @@ class Params:
         return parse_dataclass(PrepareOptions, self.datasets[name], where=self.where("datasets", name))
 
     def method_params(self, name: str) -> Mapping[str, Any]:
+        """The hyperparameters of ``methods.<name>`` (without the ``method:`` key of a named
+        configuration)."""
         if name not in self.methods:
             raise ConfigError(
                 f"{self.where('methods')}: no block for method {name!r}; add `{name}: {{}}` to use "
                 f"its defaults. Blocks present: {sorted(self.methods)}"
             )
-        return self.methods[name] or {}
+        return {k: v for k, v in (self.methods[name] or {}).items() if k != NAMED_METHOD_KEY}
+
+    def base_method(self, name: str) -> str:
+        """The registered method behind ``name``: itself, or for a named configuration (a block
+        with ``method: <registered name>``, e.g. ``mmoe_census: {method: mmoe, preset:
+        mmoe_paper_census}``) the method it configures. A named configuration may not reuse a
+        registered name, so a cell's name says which block it ran."""
+        block = self.methods.get(name) or {}
+        base = block.get(NAMED_METHOD_KEY) if isinstance(block, Mapping) else None
+        if base is None:
+            return name
+        from bench import methods
+
+        where = self.where("methods", name, NAMED_METHOD_KEY)
+        if not isinstance(base, str) or base not in methods.available():
+            raise ConfigError(f"{where}: {base!r} is not a registered method; registered methods are "
+                              f"{methods.available()}")
+        if name in methods.available():
+            raise ConfigError(f"{self.where('methods', name)}: {name!r} is a registered method; a named "
+                              f"configuration of {base!r} needs a name of its own (e.g. {base}_{name})")
+        return base
 
     def build_method(self, name: str) -> Any:
         """An unfitted method instance with validated hyperparameters."""
         from bench import methods
 
-        return methods.build(name, self.method_params(name), where=self.where("methods", name))
+        return methods.build(self.base_method(name), self.method_params(name), where=self.where("methods", name))
+
+    def named_configurations(self) -> dict[str, str]:
+        """Every named configuration of ``methods``: name -> the registered method it configures."""
+        return {name: self.base_method(name) for name, block in self.methods.items()
+                if isinstance(block, Mapping) and NAMED_METHOD_KEY in block}
 
     def cells(self) -> list[tuple[str, str, int]]:
         """Every (scenario, method, seed) the grids declare, in a stable order."""
@@ -366,12 +480,31 @@ class Params:
         return cfg
 
     def _check_datasets(self, only: str | None = None) -> None:
+        known = {*self.datasets, *self.pairs}
         for name, scenario in self.scenarios.items():
-            if (only is None or scenario.dataset == only) and scenario.dataset not in self.datasets:
+            if (only is None or scenario.dataset == only) and scenario.dataset not in known:
                 raise ConfigError(
                     f"{self.where('scenarios', name, 'dataset')}: unknown dataset "
                     f"{scenario.dataset!r}; declared datasets are {sorted(self.datasets)}"
+                    + (f" and pairs {sorted(self.pairs)}" if self.pairs else "")
                 )
+        for name, pair in self.pairs.items():
+            if name in self.datasets:
+                raise ConfigError(f"{self.where('pairs', name)}: the name is also a key of datasets; "
+                                  "a pair needs a name of its own")
+            for key in ("first", "second"):
+                if getattr(pair, key) not in self.datasets:
+                    raise ConfigError(
+                        f"{self.where('pairs', name, key)}: unknown dataset {getattr(pair, key)!r}; "
+                        f"declared datasets are {sorted(self.datasets)}"
+                    )
+
+    def pair(self, name: str) -> CategoryPair:
+        """The validated :class:`CategoryPair` called ``name``."""
+        if name not in self.pairs:
+            raise ConfigError(f"{self.where('pairs')}: unknown pair {name!r}; declared pairs are {sorted(self.pairs)}")
+        self._check_datasets()
+        return self.pairs[name]
 
     def _check_in_grid(self, kind: str, scenario: str) -> None:
         found = self.scenario(scenario).kind
@@ -384,12 +517,17 @@ class Params:
     def _check_method(self, kind: str, method: str) -> None:
         from bench import methods
 
-        spec = methods.get(method)
+        from bench import kinds
+
+        base = self.base_method(method)
+        spec = methods.get(base)
         if kind not in spec.scenarios:
+            why = kinds.get(kind).why_not(base)
             raise ConfigError(
                 f"{self.where('grid', kind, 'methods')}: method {method!r} does not support "
-                f"scenario kind {kind!r} (it supports {sorted(spec.scenarios)}); methods for "
-                f"{kind!r} are {methods.available(kind)}"
+                f"scenario kind {kind!r} (it supports {sorted(spec.scenarios)})"
+                + (f": not applicable, {why}" if why else "")
+                + f"; methods for {kind!r} are {methods.available(kind)}"
             )
 
     def _check_metrics(self) -> None:
@@ -418,6 +556,10 @@ def load_params(path: Path = Path("params.yaml")) -> Params:
         datasets=_datasets(raw.get("datasets"), where),
         scenarios=_scenarios(raw.get("scenarios"), where),
         evaluation=parse_dataclass(Evaluation, raw.get("evaluation"), where=where("evaluation")),
+        pairs={
+            name: parse_dataclass(CategoryPair, body, where=where("pairs", name))
+            for name, body in _mapping(raw.get("pairs"), where("pairs")).items()
+        },
         grids=_grids(raw.get("grid"), where),
         methods=_mapping(raw.get("methods"), where("methods")),
         tuning=parse_dataclass(Tuning, raw.get("tuning"), where=where("tuning")),

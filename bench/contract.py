@@ -5,7 +5,7 @@ tests.
 
 Each kind's row names a ``contract`` function returning a :class:`ContractCase`: tiny synthetic
 fit data of the kind's hand-off type and how to read the fitted method's outputs (``score`` over
-all users for the ranking kinds, ``predict`` for multi-task). :func:`check_method` then checks
+all users for the ranking kinds, ``predict`` for the multi-task kinds). :func:`check_method` then checks
 
 * the constructor stores only ``config`` (a frozen dataclass that round-trips through
   ``to_params``/``from_params``; the search space names real fields);
@@ -35,6 +35,7 @@ from bench.cdr import CDRData
 from bench.fitting import fit_method
 from bench.interactions import Interactions
 from bench.multitask import MTLData
+from bench.tabular_mtl import TabularMTLData
 
 __all__ = [
     "SMALL",
@@ -46,6 +47,8 @@ __all__ = [
     "mtl_case",
     "small_params",
     "synthetic_mtl",
+    "synthetic_tabular",
+    "tabular_mtl_case",
     "topn_case",
 ]
 
@@ -177,6 +180,13 @@ def mtl_case() -> ContractCase:
     return ContractCase(train, valid, lambda m: dict(m.predict(features)))
 
 
+def tabular_mtl_case() -> ContractCase:
+    """:func:`synthetic_tabular` (300 persons); outputs: ``predict`` on the test features."""
+    train, valid, test = synthetic_tabular(n=300, seed=5)
+    features = test.features_only()
+    return ContractCase(train, valid, lambda m: dict(m.predict(features)))
+
+
 def cdr_case() -> ContractCase:
     """:func:`cdr_data` with 6 cold-start users; outputs: ``score`` of every user."""
     data, valid, _ = cdr_data(n_users=40, n_s=20, n_t=15, cold=6, seed=1)
@@ -225,6 +235,36 @@ def synthetic_mtl(
                 masks={"click": np.ones(c.size, bool), "like": c, "ctcvr": np.ones(c.size, bool), "rating": c.copy()},
             )
         )
+    return tuple(out)
+
+
+def synthetic_tabular(
+    n: int = 600, fractions: tuple[float, float] = (0.6, 0.2), seed: int = 0
+) -> tuple[TabularMTLData, TabularMTLData, TabularMTLData]:
+    """``(train, valid, test)`` TabularMTLData: three categorical columns (4, 3 and 6 codes, a few
+    valid/test codes 0 = unseen) and two standardised numeric ones; task ``a`` depends on the first
+    categorical and the first numeric column, task ``b`` on the second categorical column and on
+    ``a``'s logit (two related tasks, as in the census task sets)."""
+    rng = np.random.default_rng(seed)
+    sizes = (5, 4, 7)  # code ranges including 0
+    cat = np.column_stack([rng.integers(1, k, n) for k in sizes])
+    num = rng.normal(size=(n, 2)).astype(np.float32)
+    za = np.array([0.0, -1.5, -0.5, 0.5, 1.5])[cat[:, 0]] + num[:, 0]
+    zb = np.array([0.0, -1.0, 0.0, 1.0])[cat[:, 1]] + 0.7 * za
+    sig = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+    labels = {"a": (rng.random(n) < sig(2 * za)).astype(np.float32),
+              "b": (rng.random(n) < sig(2 * zb)).astype(np.float32)}
+    part = rng.choice(3, size=n, p=[fractions[0], fractions[1], 1 - sum(fractions)])
+    cat[(part > 0) & (rng.random(n) < 0.05), 2] = 0
+    out = []
+    for p in range(3):
+        r = part == p
+        out.append(TabularMTLData(
+            row=np.flatnonzero(r).astype(np.int64), categorical=cat[r].astype(np.int64), numeric=num[r],
+            tasks=("a", "b"), categorical_names=("c0", "c1", "c2"), categorical_sizes=sizes,
+            numeric_names=("x0", "x1"), labels={t: v[r] for t, v in labels.items()},
+            masks={t: np.ones(int(r.sum()), dtype=bool) for t in labels},
+        ))
     return tuple(out)
 
 

@@ -17,13 +17,15 @@ package, plus the distribution's name and version.
 
 Not followed: ``bench.data`` (the ``prepare`` stage's code: cells only see its output, which DVC
 hashes as data) and imports of modules named by strings (``importlib.import_module``), which is how
-the registry loads plugins and :mod:`bench.kinds` names a kind's runner — that is why the runner
-module of the kind's row is added to :data:`HARNESS_ROOTS` as a root.
+the registry loads plugins and :mod:`bench.kinds` names a kind's runner and tuner — that is why the
+runner module of the kind's row is added to :data:`HARNESS_ROOTS` as a root, and to a method's
+:data:`TUNE_ROOTS` the tuner modules of the tunable kinds it supports.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import hashlib
 import importlib.util
 import json
@@ -97,9 +99,14 @@ def fingerprint(kind: str, method: str) -> Fingerprint:
     module = spec.cls.__module__
     top = module.split(".")[0]
     local = set(LOCAL) | {top}
-    harness = TUNE_ROOTS if kind == TUNE else (*HARNESS_ROOTS, _module_of(kind_table.get(kind).runner))
+    harness = (
+        (*TUNE_ROOTS, *_tuner_modules(spec.scenarios)) if kind == TUNE
+        else (*HARNESS_ROOTS, _module_of(kind_table.get(kind).runner))
+    )
     roots = [module, *harness]
     modules, third_party = _closure(roots, frozenset(local))
+    relevant = frozenset(spec.scenarios & set(kind_table.kinds())) if kind == TUNE else frozenset({kind})
+    views = _kind_views(tuple(modules), relevant)
     plugin = None
     if top not in LOCAL:
         dist = _distribution(top)
@@ -107,25 +114,39 @@ def fingerprint(kind: str, method: str) -> Fingerprint:
     packages = {dist: _version(dist) for name in third_party if (dist := _distribution(name))}
     return Fingerprint(
         kind=kind, method=method, cls=f"{module}.{spec.cls.__qualname__}",
-        modules={name: _tree_sha256(name) for name in modules}, packages=packages, plugin=plugin,
+        modules={name: _tree_sha256(name, views.get(name, frozenset())) for name in modules},
+        packages=packages, plugin=plugin,
     )
 
 
-def write_fingerprints(out: Path, *, echo=print) -> list[Path]:
+def write_fingerprints(out: Path, *, named: Mapping[str, str] | None = None, echo=print) -> list[Path]:
     """Write ``out/<kind>/<method>.json`` for every registered method and kind it supports, and
-    ``out/tune/<method>.json`` for every method."""
+    ``out/tune/<method>.json`` for every method; a named configuration (``named``: name -> its
+    registered method, :meth:`bench.config.Params.named_configurations`) gets its method's files
+    under its own name (same code; its block is a params dependency of its cells)."""
     from bench import methods
 
     written = []
+    names = {name: name for name in methods.available()} | dict(named or {})
     with staged_dir(Path(out)) as tmp:
-        for name in methods.available():
-            for kind in [*sorted(methods.get(name).scenarios & set(kind_table.kinds())), TUNE]:
+        for name, base in names.items():
+            for kind in [*sorted(methods.get(base).scenarios & set(kind_table.kinds())), TUNE]:
                 path = tmp / kind / f"{name}.json"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(fingerprint(kind, name).to_json())
+                path.write_text(fingerprint(kind, base).to_json())
                 written.append(Path(out) / kind / f"{name}.json")
     echo(f"recx fingerprint: {len(written)} (kind, method) fingerprints in {out}")
     return written
+
+
+def _tuner_modules(kinds: Iterable[str]) -> tuple[str, ...]:
+    """The tuner modules of the tunable ones of ``kinds`` (the kinds a method supports; named by
+    string in :mod:`bench.kinds`, so not reached by the import walk): a method's tune stages run
+    through one of them, so an edit of another kind's tuner leaves its tuning up to date."""
+    table = kind_table.kinds()
+    return tuple(dict.fromkeys(
+        _module_of(table[k].tuner) for k in sorted(kinds) if k in table and table[k].tunable and table[k].tuner
+    ))
 
 
 def _module_of(target: str) -> str:
@@ -208,12 +229,125 @@ def _is_module(name: str) -> bool:
         return False
 
 
+# ----------------------------------------------------------------------------- per-kind views
+#: the fields of a kind row that name an object (``"module:attribute"``)
+ROW_FIELDS = ("settings", "split", "audit", "data", "protocol", "runner", "contract", "tuner", "prepared")
+
+
+def _kind_views(modules: tuple[str, ...], relevant: frozenset[str]) -> dict[str, frozenset[str]]:
+    """Per module of a closure, the top-level names that belong to OTHER scenario kinds than
+    ``relevant`` and are left out of its hash: objects named only by other kinds' rows of the kind
+    table (``bench.config:MTLScenario`` for a top-N cell, ``bench.methods:MTLMethod`` ...), the rows
+    themselves in :mod:`bench.kinds` (by kind name), and the definitions referred to only from
+    left-out code (a base class or helper of another kind's settings). A name stays in when a
+    relevant kind's row names it, it is a base class of such an object, any remaining code of the
+    closure refers to it, or nothing refers to it at all (it may be looked up by name) -- so an
+    edit of one kind's settings or row does not restale the cells of the others, while everything
+    a cell can reach still counts."""
+    table = kind_table.kinds()
+    foreign_kinds = frozenset(table) - relevant
+    named: dict[str, dict[str, set[str]]] = {}
+    for row in table.values():
+        for field_name in ROW_FIELDS:
+            target = getattr(row, field_name, None)
+            if isinstance(target, str) and ":" in target:
+                mod, _, attr = target.partition(":")
+                named.setdefault(mod, {}).setdefault(attr, set()).add(row.name)
+    drop: dict[str, set[str]] = {}
+    for mod in modules:
+        attrs = named.get(mod, {})
+        keep = {a for a, ks in attrs.items() if ks & relevant}
+        for a in list(keep):
+            keep |= _local_bases(mod, a)
+        drop[mod] = {a for a, ks in attrs.items() if not ks & relevant} - keep
+        if mod == "bench.kinds":
+            drop[mod] |= {f"kind:{k}" for k in foreign_kinds}
+    full = set().union(*(_refs(m, frozenset()) for m in modules))
+    while True:
+        # keep every name the remaining code of the closure refers to; leave out, too, the
+        # definitions referred to only from left-out code (a base class or helper of another
+        # kind's settings); a definition nothing refers to stays (it may be looked up by name)
+        used = set().union(*(_refs(m, frozenset(drop[m])) for m in modules))
+        only_dropped = {m: {n for n in _top_level_defs(m) if n in full and n not in used
+                            and n not in drop[m] and not n.startswith("__")} for m in modules}
+        back = {m: {n for n in drop[m] if n in used} for m in modules}
+        if not any(back.values()) and not any(only_dropped.values()):
+            return {m: frozenset(d) for m, d in drop.items() if d}
+        for m in modules:
+            drop[m] = (drop[m] - back[m]) | only_dropped[m]
+
+
 @cache
-def _tree_sha256(name: str) -> str:
-    """sha256 of the module's syntax tree with docstrings removed and no positions: comments,
-    docstrings, blank lines and formatting do not count; any code edit does."""
-    path, _ = _source(name)
-    tree = ast.parse(path.read_bytes(), filename=str(path))  # a copy: the docstrings are cut below
+def _local_bases(module: str, attr: str) -> frozenset[str]:
+    """Names, in ``module``, of the classes ``module.attr`` inherits from (empty for a non-class)."""
+    try:
+        obj = kind_table.load(f"{module}:{attr}")
+    except Exception:  # noqa: BLE001 - an unloadable row is reported by `recx check`, not here
+        return frozenset()
+    return frozenset(c.__name__ for c in getattr(obj, "__mro__", ())[1:] if c.__module__ == module)
+
+
+@cache
+def _top_level_defs(module: str) -> frozenset[str]:
+    """Names of the top-level functions and classes of ``module``."""
+    return frozenset(n.name for n in _tree(module).body
+                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
+
+
+@cache
+def _refs(module: str, drop: frozenset[str]) -> frozenset[str]:
+    """:func:`_referenced` of the module's view without ``drop`` (cached: the closures of all
+    (kind, method) pairs share most modules and views)."""
+    return frozenset(_referenced(_pruned(module, drop) if drop else _tree(module)))
+
+
+def _referenced(tree: ast.Module) -> set[str]:
+    """Every identifier the tree uses (names, attribute names) outside its own definitions' names."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            out.add(node.attr)
+    return out
+
+
+def _kind_of_row(node: ast.AST) -> str | None:
+    """The kind name of a row expression of the kinds table (``Kind(name="x", ...)`` or a helper
+    call whose first argument is the name), else None."""
+    if not isinstance(node, ast.Call):
+        return None
+    for kw in node.keywords:
+        if kw.arg == "name" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+            return kw.value.value
+    if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        return node.args[0].value
+    return None
+
+
+def _pruned(name: str, drop: frozenset[str]) -> ast.Module:
+    """A copy of the module's tree without the top-level definitions in ``drop`` and, for
+    ``kind:<name>`` entries, without that kind's row expressions."""
+    tree = copy.deepcopy(_tree(name))
+    if not drop:
+        return tree
+    tree.body = [n for n in tree.body
+                 if not (isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name in drop)
+                 and not (isinstance(n, ast.Assign) and all(isinstance(t, ast.Name) and t.id in drop for t in n.targets))]
+    rows = {d.partition(":")[2] for d in drop if d.startswith("kind:")}
+    if rows:
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Tuple, ast.List)):
+                node.elts = [e for e in node.elts if _kind_of_row(e) not in rows]
+    return tree
+
+
+@cache
+def _tree_sha256(name: str, drop: frozenset[str] = frozenset()) -> str:
+    """sha256 of the module's syntax tree (its per-kind view without ``drop``, see
+    :func:`_kind_views`) with docstrings removed and no positions: comments, docstrings, blank
+    lines and formatting do not count; any code edit does."""
+    tree = _pruned(name, drop)  # a copy: the docstrings are cut below
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body

@@ -14,10 +14,19 @@ as ``"module:attribute"`` strings that are imported only when needed:
 ``contract``        optional ``() -> ContractCase``: tiny fit data and how to read outputs, for the
                     contract suite generated from this table (:mod:`bench.contract`)
 ``tunable``         whether the ``tune`` stage searches hyperparameters for it
+``tuner``           the :class:`bench.tuners.Tuner` of a tunable kind: how the tune stage reads a
+                    split's train and valid parts (never test) and scores one trial on valid
 ``references``      the methods the report's paired tests may take as reference (the best of them);
                     ``None``: the best method of the scenario
 ``gains_over``      the methods the report's relative-gain columns are computed against
 ``section``         the report section that shows it (several kinds may share one)
+``prepared``        the prepared-dataset class whose ``read(folder, name=...)`` the ``split`` stage
+                    calls (``interactions`` datasets: :class:`~bench.data.tables.PreparedDataset`;
+                    ``tabular`` ones: :class:`~bench.data.tables.PreparedTable`)
+``pairs``           whether the parts are (user, item) interactions: the common audit's item-index
+                    and pair-overlap checks apply (a tabular kind has one row per person instead)
+``not_applicable``  ``(method, reason)`` pairs: methods of the family that do not apply to this kind
+                    and why; ``recx check`` quotes the reason when a grid lists one of them
 ==================  ==============================================================================
 
 The kind's name is also its ``params.yaml: grid`` key, the prefix of its DVC stages
@@ -55,15 +64,25 @@ class Kind:
     audit: str | None = None
     contract: str | None = None
     tunable: bool = False
+    tuner: str | None = None
     references: tuple[str, ...] | None = None
     gains_over: tuple[str, ...] = ()
     section: str = ""
+    prepared: str = "bench.data.tables:PreparedDataset"
+    pairs: bool = True
+    not_applicable: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             raise ValueError(f"scenario kind name {self.name!r} must be a Python identifier")
         if not self.section:
             object.__setattr__(self, "section", self.name)
+        if self.tunable and self.tuner is None:
+            raise ValueError(f"scenario kind {self.name!r} is tunable but names no tuner")
+
+    def why_not(self, method: str) -> str | None:
+        """The declared reason why ``method`` does not apply to this kind (None: none declared)."""
+        return dict(self.not_applicable).get(method)
 
     @property
     def run_stage(self) -> str:
@@ -95,6 +114,8 @@ def _cdr_row(name: str, settings: str, split: str) -> Kind:
         protocol="bench.methods:CDRMethod",
         runner="bench.cells.cdr:run_cdr",
         contract="bench.contract:cdr_case",
+        tunable=True,
+        tuner="bench.tuners.cdr:TUNER",
         references=("target_only", "pooled", "finetune"),
         gains_over=("target_only", "pooled"),
         section="cdr",
@@ -114,6 +135,7 @@ KINDS: dict[str, Kind] = {
             runner="bench.cells.topn:run_topn",
             contract="bench.contract:topn_case",
             tunable=True,
+            tuner="bench.tuners.topn:TUNER",
         ),
         Kind(
             name="mtl",
@@ -124,11 +146,33 @@ KINDS: dict[str, Kind] = {
             protocol="bench.methods:MTLMethod",
             runner="bench.cells.mtl:run_mtl",
             contract="bench.contract:mtl_case",
+            tunable=True,
+            tuner="bench.tuners.mtl:TUNER",
             references=("single_task",),
             gains_over=("single_task",),
         ),
         _cdr_row("cdr_warm", "CDRWarmScenario", "split_cdr_warm"),
         _cdr_row("cdr_cold", "CDRColdScenario", "split_cdr_cold"),
+        Kind(
+            name="tabular_mtl",
+            settings="bench.config:TabularMTLScenario",
+            split="bench.splits.tabular_mtl:split_tabular_mtl",
+            audit="bench.splits.tabular_mtl:audit_tabular_mtl",
+            data="bench.tabular_mtl:TabularMTLData",
+            protocol="bench.methods:TabularMTLMethod",
+            runner="bench.cells.tabular_mtl:run_tabular_mtl",
+            contract="bench.contract:tabular_mtl_case",
+            references=("single_task",),
+            gains_over=("single_task",),
+            prepared="bench.data.tables:PreparedTable",
+            pairs=False,
+            not_applicable=(
+                ("esmm", "ESMM models a click -> conversion cascade (pCTCVR = pCTR x pCVR over an "
+                         "impression space); the census tasks are two parallel labels of a person"),
+                ("aitm", "AITM transfers information along a sequential conversion path (click -> "
+                         "like); the census tasks have no such order"),
+            ),
+        ),
     )
 }
 

@@ -30,6 +30,7 @@ What ``data`` is and what the harness reads after ``fit`` depend on the kind, on
   documented on the class); indices outside ``[0, n_users)`` raise
   :class:`~bench.errors.UnknownUserError`;
 * :class:`MTLMethod` (``mtl``): ``predict(features)`` returns every task's predictions;
+* :class:`TabularMTLMethod` (``tabular_mtl``): the same on one row per person;
 * :class:`CDRMethod` (``cdr_warm``, ``cdr_cold``): ``score(users)`` over the target domain's items.
 
 External packages register methods through the entry point group ``recxbench.methods``: the entry point
@@ -64,6 +65,7 @@ __all__ = [
     "MTLMethod",
     "Method",
     "MethodSpec",
+    "TabularMTLMethod",
     "TopNMethod",
     "available",
     "build",
@@ -158,6 +160,23 @@ class MTLMethod(Protocol):
     (``data.features_only()``) and returns ``{task: (n,) array}`` for every task of
     :data:`bench.multitask.TASKS` (binary tasks as probabilities in [0, 1]). Helpers:
     :func:`bench.multitask.check_fit_data`, :mod:`methods._mtl_torch`."""
+
+    config: Config
+
+    def fit(self, data: Any, *, rng: np.random.Generator, valid: Any = None) -> Self: ...
+
+    def predict(self, data: Any) -> Mapping[str, np.ndarray]: ...
+
+
+@runtime_checkable
+class TabularMTLMethod(Protocol):
+    """Scenario kind ``tabular_mtl``: ``fit(data, *, rng, valid=None)`` on
+    :class:`~bench.tabular_mtl.TabularMTLData` (one row per person: encoded categorical codes, 0 =
+    unseen in train, and standardised numeric columns; binary labels per task; ``valid`` for early
+    stopping only); ``predict(data)`` gets the test rows' features only and returns
+    ``{task: (n,) probabilities}`` for every task of ``data.tasks``. Helpers:
+    :func:`bench.tabular_mtl.check_fit_data`, :mod:`methods._mtl_torch` (the MTL networks take
+    either hand-off)."""
 
     config: Config
 

@@ -95,6 +95,23 @@ class MTLData:
     def has_labels(self) -> bool:
         return bool(self.labels)
 
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """Every task of the mtl kind (:data:`TASKS`)."""
+        return TASKS
+
+    @property
+    def binary_tasks(self) -> tuple[str, ...]:
+        """The binary ones (:data:`BINARY_TASKS`); ``rating`` is a regression target."""
+        return BINARY_TASKS
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The model inputs by name (what a network's input layer reads)."""
+        return {
+            "user_id": self.user_id, "item_id": self.item_id,
+            "user_fields": self.user_fields, "item_genres": self.item_genres,
+        }
+
     def features_only(self) -> MTLData:
         """The same rows without labels and masks (what ``predict`` receives)."""
         return replace(self, labels={}, masks={})

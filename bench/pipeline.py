@@ -14,7 +14,7 @@ import yaml
 
 from bench import kinds as kind_table
 
-__all__ = ["grid_kinds", "render_dvc_yaml", "sync_dvc_yaml"]
+__all__ = ["declares_pairs", "grid_kinds", "render_dvc_yaml", "sync_dvc_yaml"]
 
 HEADER = """\
 # The recxbench pipeline: fetch -> prepare -> split -> fingerprint -> tune -> run -> report.
@@ -77,6 +77,28 @@ FIXED = """\
     outs:
       - artifacts/fingerprints:
           cache: false
+"""
+
+PAIR = """
+  # Two-domain datasets joined from two prepared categories (params.yaml: pairs; rendered only
+  # when the profile declares pairs). Scenarios use a pair by its name, like a dataset.
+  pair:
+    foreach: ${pairs}
+    do:
+      cmd: >-
+        recx pair ${key} --first datasets/prepared/${item.first}
+        --second datasets/prepared/${item.second} --out datasets/prepared/${key}
+      deps:
+        - datasets/prepared/${item.first}
+        - datasets/prepared/${item.second}
+        - bench/splits/cdr_pairs.py
+        - bench/data/tables.py
+        - bench/atomic.py
+        - bench/config.py
+      params:
+        - pairs.${key}
+      outs:
+        - datasets/prepared/${key}
 """
 
 TUNE = """
@@ -174,10 +196,24 @@ def grid_kinds(params_path: Path) -> list[str]:
     A kind without cells gets no stages: an empty ``tune-topn`` matrix writes no
     ``artifacts/tuning``, so the report stage must not depend on it (a profile restricted to one
     transfer pair failed there)."""
-    raw = yaml.safe_load(Path(params_path).read_text()) or {}
+    raw = _raw(params_path)
     grid = {k: v for k, v in (raw.get("grid") or {}).items() if _has_cells(v)}
     table = kind_table.kinds()
     return [k for k in table if k in grid] + sorted(k for k in grid if k not in table)
+
+
+def _raw(params_path: Path) -> Mapping[str, Any]:
+    """The params file's mapping with ``extends:`` resolved (unvalidated: ``recx check`` validates)."""
+    from bench.config import read_params_yaml
+
+    return read_params_yaml(Path(params_path))
+
+
+def declares_pairs(params_path: Path) -> bool:
+    """Whether a params file has a non-empty ``pairs`` section (then the ``pair`` stage is
+    rendered; DVC's ``foreach`` needs the section to exist)."""
+    raw = _raw(params_path)
+    return bool(raw.get("pairs"))
 
 
 def _has_cells(block: Any) -> bool:
@@ -186,11 +222,12 @@ def _has_cells(block: Any) -> bool:
     return bool(block.get("scenarios")) and bool(block.get("methods"))
 
 
-def render_dvc_yaml(kinds: Iterable[str] | None = None) -> str:
-    """The text of ``dvc.yaml`` with the stages of ``kinds`` (default: every kind of the table)."""
+def render_dvc_yaml(kinds: Iterable[str] | None = None, *, pairs: bool = False) -> str:
+    """The text of ``dvc.yaml`` with the stages of ``kinds`` (default: every kind of the table), and
+    the ``pair`` stage when ``pairs``."""
     table = kind_table.kinds()
     names = list(table) if kinds is None else list(kinds)
-    parts = [HEADER, FIXED]
+    parts = [HEADER, FIXED, PAIR] if pairs else [HEADER, FIXED]
     for name in names:
         kind = kind_table.get(name)
         if kind.tunable:
@@ -217,7 +254,8 @@ def sync_dvc_yaml(root: Path, *, echo=print) -> bool:
     """Rewrite ``root/dvc.yaml`` when it differs from the rendering for ``root/params.yaml``'s
     kinds; True when it was rewritten."""
     path = Path(root) / "dvc.yaml"
-    text = render_dvc_yaml(grid_kinds(Path(root) / "params.yaml"))
+    params = Path(root) / "params.yaml"
+    text = render_dvc_yaml(grid_kinds(params), pairs=declares_pairs(params))
     if path.is_file() and path.read_text() == text:
         return False
     path.write_text(text)

@@ -66,7 +66,7 @@ from bench import kinds
 __all__ = ["Interrupted", "ReproResult", "StageJob", "parallel_phases", "repro", "status"]
 
 #: stages run by one ``dvc repro`` before the parallel phases (cheap, and everything depends on them)
-UPSTREAM = ("fetch", "prepare", "split", "fingerprint")
+UPSTREAM = ("fetch", "prepare", "pair", "split", "fingerprint")
 
 #: the always-run stage that hashes the code of every cell path (``dvc status`` always lists it)
 ALWAYS = ("fingerprint",)
@@ -200,7 +200,7 @@ def repro(
                 rc = procs.stream(_dvc_command(["repro", *upstream]), root, env, logs / "upstream.log")
                 if rc != 0:
                     raise RecxError(
-                        f"the upstream stages (fetch, prepare, split, fingerprint) failed (`dvc repro`, "
+                        f"the upstream stages (fetch, prepare, pair, split, fingerprint) failed (`dvc repro`, "
                         f"exit {rc}); see {logs / 'upstream.log'}"
                     )
                 with procs.critical():

@@ -138,10 +138,11 @@ def _record(params, scenario_cfg, method, seed, model, data, split, fingerprint)
         "kind": scenario_cfg.kind,
         "dataset": scenario_cfg.dataset,
         "method": method,
+        "base_method": params.base_method(method),  # the registered method (a named configuration's)
         "seed": seed,
         "params": model.config.to_params(),
         "method_source_sha256": provenance.source_sha256(model),
-        "code": _code_identity(scenario_cfg.kind, method, fingerprint),
+        "code": _code_identity(scenario_cfg.kind, params.base_method(method), fingerprint),
         "evaluation": {
             "ks": list(params.evaluation.ks),
             "metrics": list(params.evaluation.metrics),

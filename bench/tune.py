@@ -12,11 +12,15 @@ Untuned baselines make new methods look good (Ferrari Dacrema et al., RecSys 201
 * **budget**: ``tuning.n_trials`` trials (trial 0 included) and optionally ``tuning.timeout_seconds``
   of wall-clock time (no trial starts after it), equal for every method; a method without a search
   space evaluates only trial 0;
-* **objective**: ``tuning.metric`` (e.g. NDCG@10) on the split's ``valid`` part, full ranking over all
-  items, each user's training items excluded; the method is fitted on ``train`` with ``valid`` given
-  for early stopping, exactly as in a run cell. Trial ``t`` fits with seed ``(tuning.seed, t)``;
-* **test is never read**: :func:`read_train_valid` opens only ``train.parquet`` and ``valid.parquet``
-  (and the manifest), and the DVC stage depends on nothing else of the split;
+* **objective**: the kind's validation objective (its :class:`bench.cells.Tuner`, named by the
+  :mod:`bench.kinds` row): ``tuning.metric`` (e.g. NDCG@10) on the split's ``valid`` part for the
+  ranking kinds (top-N: full ranking over all items; transfer: over the target items; each user's
+  training items excluded), ``tuning.mtl_metric`` (mean AUC of the binary tasks) on the valid
+  impressions for multi-task; the method is fitted on ``train`` with ``valid`` given for early
+  stopping, exactly as in a run cell. Trial ``t`` fits with seed ``(tuning.seed, t)``;
+* **test is never read**: the tuner opens only ``train.parquet``, ``valid.parquet`` and the side
+  tables its kind needs (never a transfer split's saved test candidates), each verified against the
+  manifest, and the DVC stage depends on nothing else of the split;
 * **pruning** (``tuning.pruning``): epoch-based methods report their per-epoch validation score
   through :mod:`bench.progress`; a median rule stops trials that are behind the completed ones;
 * a trial whose method raises is recorded as failed and the search goes on; if no trial completes the
@@ -58,7 +62,6 @@ from bench import kinds, methods, progress
 from bench.atomic import staged_dir
 from bench.config import Params, Tuning
 from bench.errors import ConfigError, DataError, MethodError
-from bench.fitting import fit_method
 from bench.interactions import Interactions
 from bench.methods import Categorical, Config, Distribution, FloatRange, IntRange
 from bench.splits.types import read_manifest, verified
@@ -215,12 +218,12 @@ def tune_cell(params: Params, *, scenario: str, method: str, split: Path, out: P
         return TuneResult(Path(out), best, trials)
 
     _check_tunable(params, scenario, scenario_cfg.kind)
-    data = read_train_valid(split)
-    if data.valid.nnz == 0:
-        raise DataError(f"{split}: the valid part is empty; tuning needs validation data")
-    study, seconds = _search(params, method, configured, space, data)
+    tuner = kinds.get(scenario_cfg.kind).resolve("tuner")
+    data = tuner.read(Path(split))
+    study, seconds = _search(params, method, configured, space, data, tuner)
     trials = _trials_frame(study, space, columns)
-    best.update(_outcome(study, trials, tuning, best["configured"], scenario, method, out))
+    best.update(_outcome(study, trials, tuning, best["configured"], scenario, method, out,
+                         base=params.base_method(method)))
     best["seconds"] = round(seconds, 2)
     _write(Path(out), best, trials)
     return TuneResult(Path(out), best, trials)
@@ -228,10 +231,11 @@ def tune_cell(params: Params, *, scenario: str, method: str, split: Path, out: P
 
 def _header(params: Params, scenario: str, method: str, configured: Config, space) -> dict[str, Any]:
     """What ``best.json`` says about the search before it runs."""
+    kind = kinds.get(params.scenario(scenario).kind)
     return {
         "scenario": scenario,
         "method": method,
-        "metric": params.tuning.metric,
+        "metric": kind.resolve("tuner").objective(params.tuning) if kind.tunable else params.tuning.metric,
         "n_trials": params.tuning.n_trials,
         "timeout_seconds": params.tuning.timeout_seconds,
         "tuning": dataclasses.asdict(params.tuning),
@@ -249,23 +253,52 @@ def _check_tunable(params: Params, scenario: str, kind: str) -> None:
         )
 
 
-def _search(params: Params, method: str, configured: Config, space, data: TrainValid):
+def _search(params: Params, method: str, configured: Config, space, data: Any, tuner: Any):
     """Run the seeded study; returns it and its wall-clock seconds."""
     study, n_run, sampler_info, pruner_info = _study(params.tuning, space, configured)
     study.set_user_attr("sampler", sampler_info)
     study.set_user_attr("pruner", pruner_info)
     objective = _objective(
-        methods.get(method), configured, space, data, params.tuning,
-        batch_size=params.evaluation.batch_size, where=params.where("methods", method),
+        methods.get(params.base_method(method)), configured, space, data, params.tuning, tuner,
+        evaluation=params.evaluation, where=params.where("methods", method),
     )
     t0 = time.perf_counter()
     study.optimize(objective, n_trials=n_run, timeout=params.tuning.timeout_seconds, catch=(Exception,))
     return study, time.perf_counter() - t0
 
 
+class FirstStageReporter:
+    """Forwards a trial's per-epoch validation scores to Optuna for pruning, until the epoch count
+    restarts.
+
+    A method that trains several networks in one fit (``single_task``: one per task; ``finetune``,
+    ``emcdr``, ``ptupcdr``: a source stage, then the target) restarts its epoch count at 1 for each;
+    Optuna ignores a step reported twice and the median rule compares trials at the same step, so
+    a later stage's scores would be judged against other trials' earlier-stage scores. Such methods
+    declare ``prunable = False`` and are not pruned at all (their first stage is a proxy: another
+    task, or the source domain); for any other method a restart ends the reporting, so the trial
+    runs to its end instead of being judged on mismatched steps."""
+
+    def __init__(self, trial: Any):
+        self.trial, self.last, self.done = trial, 0, False
+
+    def __call__(self, step: int, value: float) -> None:
+        import optuna
+
+        if self.done or step <= self.last:
+            self.done = True
+            return
+        self.last = step
+        self.trial.report(value, step)
+        if self.trial.should_prune():
+            self.trial.set_user_attr("pruned_at_step", step)
+            raise optuna.TrialPruned(f"trial {self.trial.number} pruned at step {step}")
+
+
 def _outcome(study, trials: pd.DataFrame, tuning: Tuning, configured: dict[str, Any], scenario: str,
-             method: str, out: Path) -> dict[str, Any]:
-    """The winner (ties -> the earlier trial) and the trial counts; every trial failing is an error."""
+             method: str, out: Path, base: str | None = None) -> dict[str, Any]:
+    """The winner (ties -> the earlier trial) and the trial counts; every trial failing is an error.
+    ``base``: the registered method of a named configuration ``method`` (default: ``method``)."""
     import optuna
 
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -280,7 +313,7 @@ def _outcome(study, trials: pd.DataFrame, tuning: Tuning, configured: dict[str, 
     winner = max(complete, key=lambda t: (t.value, -t.number))
     default = next((t for t in study.trials if t.user_attrs.get("default")), None)
     tuned = {**configured, **_plain(winner.user_attrs["params"])}
-    methods.build(method, tuned, where=f"{out}/best.json: params")  # the chosen params validate
+    methods.build(base or method, tuned, where=f"{out}/best.json: params")  # the chosen params validate
     counts = trials["state"].value_counts()
     return dict(
         params=tuned,
@@ -335,17 +368,16 @@ def _objective(
     spec: methods.MethodSpec,
     configured: Config,
     space: dict[str, Distribution],
-    data: TrainValid,
+    data: Any,
     tuning: Tuning,
+    tuner: Any,
     *,
-    batch_size: int,
+    evaluation: Any,
     where: str,
 ):
     import optuna
 
-    from bench.evaluate.ranking import validation_score
-
-    metric, k = tuning.metric_and_k()
+    objective_name = tuner.objective(tuning)
 
     def objective(trial: optuna.Trial) -> float:
         values = {name: _suggest(trial, name, dist) for name, dist in space.items()}
@@ -361,21 +393,14 @@ def _objective(
                 )
             model = spec.cls(config)
 
-            def reporter(step: int, value: float) -> None:
-                trial.report(value, step)
-                if trial.should_prune():
-                    trial.set_user_attr("pruned_at_step", step)
-                    raise optuna.TrialPruned(f"trial {trial.number} pruned at step {step}")
-
             printer = progress.EpochPrinter(f"{spec.name} trial {trial.number}")
-            with progress.reporting(reporter) if tuning.pruning else nullcontext(), \
+            prune = tuning.pruning and getattr(spec.cls, "prunable", True)
+            with progress.reporting(FirstStageReporter(trial)) if prune else nullcontext(), \
                     progress.epochs_to(printer):
-                fit_method(model, data.train, seed=[tuning.seed, trial.number], valid=data.valid,
-                           method=spec.name)
-            value = validation_score(
-                model.score, exclude=data.train.matrix, truth=data.valid.matrix, k=k,
-                metric=metric, batch_size=batch_size,
-            )
+                value = tuner.fit_score(
+                    model, data, seed=[tuning.seed, trial.number], method=spec.name, tuning=tuning,
+                    evaluation=evaluation,
+                )
         except optuna.TrialPruned:
             raise
         except Exception as exc:  # a crashing trial fails alone (recorded), the search goes on
@@ -383,7 +408,7 @@ def _objective(
             raise
         if not math.isfinite(value):
             trial.set_user_attr("error", f"non-finite validation score {value}")
-        print(f"{spec.name} trial {trial.number}: {tuning.metric} on valid = {value:.5f}",
+        print(f"{spec.name} trial {trial.number}: {objective_name} on valid = {value:.5f}",
               file=sys.stderr, flush=True)
         return value
 
@@ -492,5 +517,5 @@ def load_tuned(
     }
     if off:
         return configured, info
-    model = methods.build(method, best["params"], where=f"{path}: params")
+    model = methods.build(params.base_method(method), best["params"], where=f"{path}: params")
     return model, info

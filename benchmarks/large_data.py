@@ -503,11 +503,18 @@ def _say(line: str) -> None:
 # ============================================================================ the driver
 def _child(name: str, scratch: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Run stage ``name`` in a child process; its result plus process seconds and peak RSS."""
-    import psutil
-
     cmd = [sys.executable, str(Path(__file__).resolve()), "--stage", name,
            "--scratch", str(scratch), "--rows", str(args.rows), "--users", str(args.users),
            "--items", str(args.items), "--seed", str(args.seed)]
+    return run_child(cmd, scratch / f"stage-{name}.json")
+
+
+def run_child(cmd: list[str], result: Path) -> dict[str, Any]:
+    """Run ``cmd`` (a stage of a benchmark script) in a child process with this repository on
+    ``PYTHONPATH``; the JSON it wrote to ``result`` plus status, process seconds and peak RSS (the
+    kernel's high-water mark via ``os.wait4``, and a 0.1 s psutil sample as a check)."""
+    import psutil
+
     path = [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
     t0 = time.perf_counter()
@@ -536,7 +543,6 @@ def _child(name: str, scratch: Path, args: argparse.Namespace) -> dict[str, Any]
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # KiB on Linux
         "peak_rss_sampled_mb": round(sampled[0] / 2**20, 1),
     }
-    result = scratch / f"stage-{name}.json"
     if proc.returncode == 0 and result.is_file():
         entry.update(json.loads(result.read_text()))
     else:

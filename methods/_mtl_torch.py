@@ -3,9 +3,14 @@
 
 * :class:`MTLConfig` — the fields every neural MTL method shares (``embedding_size``, ``epochs``,
   ``learning_rate``, ``reg``, ``batch_size``, ``patience``, ``loss_weighting``, ``device`` ...);
-* :class:`FeatureEncoder` — the input layer: embeddings of the user id, item id (slot 0 = unknown
-  -> a zero vector), each categorical user field, and the mean of the item's genre embeddings,
-  concatenated;
+* :class:`FeatureEncoder` — the input layer of the ``mtl`` hand-off (:class:`bench.multitask.MTLData`):
+  embeddings of the user id, item id (slot 0 = unknown -> a zero vector), each categorical user
+  field, and the mean of the item's genre embeddings, concatenated;
+* :class:`TabularEncoder` — the input layer of the ``tabular_mtl`` hand-off
+  (:class:`bench.tabular_mtl.TabularMTLData`): one embedding per categorical column (code 0 =
+  unseen in train -> a zero vector) concatenated with the standardised numeric columns;
+  :func:`encoder` picks the one for the data (:data:`ENCODERS`), so every network below serves both
+  kinds; the tasks a network predicts are ``data.tasks``;
 * :func:`mlp`, :class:`ExpertBank`, :func:`tower` — layers, initialised from the run's
   ``torch.Generator`` only (never torch's global RNG);
 * :class:`TorchMTL` — ``fit`` / ``predict`` for a network that maps a batch to every task's output:
@@ -20,27 +25,35 @@ different loss scales count alike; 0 = no better than the constant, 1 = perfect)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import torch
 from torch import nn
 
+from bench.errors import ConfigError
 from bench.methods import Categorical, FloatRange
+from bench import tabular_mtl
 from bench.multitask import BINARY_TASKS, TASKS, MTLData, check_fit_data
+from bench.tabular_mtl import TabularMTLData
 from methods import _torch as T
 from methods._mtl_balance import BALANCERS, LossBalancer
 
 __all__ = [
+    "ENCODERS",
     "EPS",
     "ExpertBank",
     "FeatureEncoder",
     "MTLConfig",
     "MTLNet",
+    "TabularEncoder",
     "TorchMTL",
     "batch_tensors",
+    "check_data",
+    "encoder",
     "linear",
     "mix",
     "mlp",
@@ -51,6 +64,10 @@ __all__ = [
 
 EPS = 1e-7
 PREDICT_BATCH = 16384
+
+
+#: set while :meth:`MTLConfig.from_params` builds a config whose preset it has already merged
+_PRESET_MERGED: ContextVar[bool] = ContextVar("recx_mtl_preset_merged", default=False)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +87,12 @@ class MTLConfig(T.TorchConfig):
         loss_weighting: how task losses are combined: ``equal``, ``uncertainty`` (Kendall et al.
             2018), ``dwa`` (Liu et al. 2019), ``gradnorm`` (Chen et al. 2018, alpha 1.5, last shared
             layer), ``pcgrad`` (Yu et al. 2020); see :mod:`methods._mtl_balance`.
+        preset: ``none``, or a named architecture configuration of :mod:`methods._mtl_presets`
+            (``mmoe_paper_census``: the MMoE paper's Census-Income sizes, source there): it gives
+            new defaults. Through :meth:`from_params` (params.yaml blocks, tuning trials) every
+            key the block sets wins over the preset (e.g. ``epochs: 3`` for a capped run, or a
+            trial's ``embedding_size: 16`` even though 16 is the class default); built directly,
+            the preset replaces the fields still at their class defaults.
     """
 
     embedding_size: int = 16
@@ -82,6 +105,7 @@ class MTLConfig(T.TorchConfig):
     patience: int = 3
     loss_weighting: Literal["equal", "uncertainty", "dwa", "gradnorm", "pcgrad"] = "equal"
     num_threads: int = 1
+    preset: Literal["none", "mmoe_paper_census"] = "none"
 
     search_space: ClassVar = {
         "embedding_size": Categorical((8, 16, 32)),
@@ -90,11 +114,45 @@ class MTLConfig(T.TorchConfig):
         "loss_weighting": Categorical(BALANCERS),
     }
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any] | None, *, where: str = "params") -> Self:
+        """The block's keys over the preset's values over the class defaults (see ``preset``)."""
+        params = dict(params or {})
+        preset = params.get("preset", "none")
+        if preset == "none" or not isinstance(preset, str):
+            return super().from_params(params, where=where)
+        from methods._mtl_presets import preset_values
+
+        try:
+            values = preset_values(preset, cls.__name__)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        token = _PRESET_MERGED.set(True)
+        try:
+            return super().from_params({**values, **params}, where=where)
+        finally:
+            _PRESET_MERGED.reset(token)
+
     def __post_init__(self) -> None:
+        if self.preset != "none" and not _PRESET_MERGED.get():
+            self._apply_preset()
         super().__post_init__()
         for name in ("hidden_sizes", "tower_sizes"):
             if any(h < 1 for h in getattr(self, name)):
                 raise ValueError(f"{name} must list positive widths, got {list(getattr(self, name))}")
+
+
+    def _apply_preset(self) -> None:
+        """Give the fields still at their defaults the preset's values (frozen dataclass:
+        ``object.__setattr__``, as ``__init__`` does)."""
+        import dataclasses
+
+        from methods._mtl_presets import preset_values
+
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name, value in preset_values(self.preset, type(self).__name__).items():
+            if getattr(self, name) == defaults[name]:
+                object.__setattr__(self, name, value)
 
 
 # ----------------------------------------------------------------------------- layers
@@ -188,15 +246,69 @@ class FeatureEncoder(nn.Module):
         return torch.cat(parts, dim=1)
 
 
+class TabularEncoder(nn.Module):
+    """Input layer of :class:`~bench.tabular_mtl.TabularMTLData`: ``(B, dim * C + D)``.
+
+    Every categorical column ``j`` has its own ``dim``-vector per code 1..k_j, all held in one
+    table (column ``j``'s codes shifted by an offset, so one lookup serves every column); code 0
+    (a value unseen in train) maps to the shared padding row, a fixed zero vector. The ``D``
+    standardised numeric columns are appended as they are.
+    """
+
+    def __init__(self, data: TabularMTLData, dim: int, gen: torch.Generator, device: torch.device):
+        super().__init__()
+        sizes = np.asarray(data.categorical_sizes, dtype=np.int64) - 1  # codes 1..k per column
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]) if sizes.size else np.zeros(0, np.int64)
+        self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.long, device=device))
+        self.n_columns = int(sizes.size)
+        self.table = nn.utils.skip_init(nn.Embedding, int(sizes.sum()) + 1, dim, padding_idx=0, device=device)
+        nn.init.normal_(self.table.weight, std=0.05, generator=gen)
+        with torch.no_grad():
+            self.table.weight[0].zero_()
+        self.out_dim = dim * self.n_columns + int(data.numeric.shape[1])
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        codes = batch["categorical"]
+        index = torch.where(codes > 0, codes + self.offsets, torch.zeros_like(codes))
+        emb = self.table(index).flatten(1)  # (B, C * dim)
+        return torch.cat([emb, batch["numeric"]], dim=1)
+
+
+#: the input layer of each hand-off type
+ENCODERS: dict[type, type[nn.Module]] = {MTLData: FeatureEncoder, TabularMTLData: TabularEncoder}
+#: what ``fit`` checks first, per hand-off type
+_CHECKS = {MTLData: check_fit_data, TabularMTLData: tabular_mtl.check_fit_data}
+
+
+def encoder(data, dim: int, gen: torch.Generator, device: torch.device) -> nn.Module:
+    """The input layer for ``data``'s hand-off type (:data:`ENCODERS`), with ``out_dim`` set."""
+    return ENCODERS[type(data)](data, dim, gen, device)
+
+
+def check_data(data, method: str) -> None:
+    """``data`` is a hand-off a neural MTL method takes, with labels for every task (the kind's
+    ``check_fit_data``); anything else is a :class:`~bench.errors.MethodError` naming both types."""
+    check = _CHECKS.get(type(data))
+    if check is None:
+        from bench.errors import MethodError
+
+        raise MethodError(
+            f"{method}: fit() expects bench.multitask.MTLData or bench.tabular_mtl.TabularMTLData, "
+            f"got {type(data).__name__}"
+        )
+    check(data, method)
+
+
 class MTLNet(nn.Module):
-    """Base of the networks: ``forward(batch)`` returns every task of :data:`TASKS` (probabilities for
-    binary tasks, ratings for ``rating``). Subclasses set ``loss_tasks`` (tasks with a loss term) and
-    may override :meth:`extra_loss`, :meth:`shared_parameters`, :meth:`last_shared_parameters`."""
+    """Base of the networks: ``forward(batch)`` returns every task of ``tasks`` (the data's:
+    :data:`TASKS` for ``mtl``; probabilities for ``binary_tasks``, ratings for ``rating``).
+    Subclasses set ``loss_tasks`` (tasks with a loss term) and may override :meth:`extra_loss`, :meth:`shared_parameters`, :meth:`last_shared_parameters`."""
 
     loss_tasks: tuple[str, ...] = TASKS
 
-    def __init__(self, rating_mean: float):
+    def __init__(self, rating_mean: float, tasks: Sequence[str] = TASKS, binary_tasks: Sequence[str] = BINARY_TASKS):
         super().__init__()
+        self.tasks, self.binary_tasks = tuple(tasks), tuple(binary_tasks)
         self.register_buffer("rating_mean", torch.tensor(float(rating_mean)))
 
     def shared_parameters(self) -> list[nn.Parameter]:
@@ -210,19 +322,18 @@ class MTLNet(nn.Module):
 
     def outputs(self, logits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Turn per-task tower outputs into predictions: sigmoid for binary tasks, offset for rating."""
-        out = {t: torch.sigmoid(v.squeeze(-1)) for t, v in logits.items() if t in BINARY_TASKS}
+        out = {t: torch.sigmoid(v.squeeze(-1)) for t, v in logits.items() if t in self.binary_tasks}
         if "rating" in logits:
             out["rating"] = self.rating_mean + logits["rating"].squeeze(-1)
         return out
 
 
 def batch_tensors(data: MTLData, device: torch.device) -> dict[str, torch.Tensor]:
-    """The arrays of ``data`` as tensors on ``device`` (copies: ``data`` is never aliased)."""
+    """The inputs (``data.arrays()``: integer codes as long, the rest float32) and labels of
+    ``data`` as tensors on ``device`` (copies: ``data`` is never aliased)."""
     out = {
-        "user_id": torch.tensor(data.user_id, dtype=torch.long, device=device),
-        "item_id": torch.tensor(data.item_id, dtype=torch.long, device=device),
-        "user_fields": torch.tensor(data.user_fields, dtype=torch.long, device=device),
-        "item_genres": torch.tensor(data.item_genres, dtype=torch.float32, device=device),
+        name: torch.tensor(value, dtype=torch.long if value.dtype.kind in "iub" else torch.float32, device=device)
+        for name, value in data.arrays().items()
     }
     for task, value in data.labels.items():
         out[f"y_{task}"] = torch.tensor(value, dtype=torch.float32, device=device)
@@ -272,7 +383,7 @@ class TorchMTL:
 
     # fit / predict ------------------------------------------------------------------------------
     def fit(self, data: MTLData, *, rng: np.random.Generator, valid: MTLData | None = None) -> TorchMTL:
-        check_fit_data(data, self.method_name)
+        check_data(data, self.method_name)
         device = T.resolve_device(self.config.device)
         gen = T.make_generator(rng, device)
         with T.num_threads(self.config.num_threads):
@@ -285,7 +396,7 @@ class TorchMTL:
         net = self.net_
         device = next(net.buffers()).device
         with T.num_threads(self.config.num_threads):
-            return predict_tasks(net, data, device)
+            return predict_tasks(net, data, device, net.tasks)
 
     # training loop (shared with single_task) --------------------------------------------------
     def _train(
@@ -295,12 +406,13 @@ class TorchMTL:
         gen: torch.Generator,
         device: torch.device,
         build=None,
-        tasks: Sequence[str] = TASKS,
+        tasks: Sequence[str] | None = None,
     ) -> tuple[MTLNet, T.TrainingLog, list[float]]:
         """Train one network (``build(data, rating_mean, gen, device)``, default :meth:`build`) whose
-        validation skill is measured on ``tasks``."""
+        validation skill is measured on ``tasks`` (default: every task of ``data``)."""
         cfg, name = self.config, self.method_name
-        rating = data.labels["rating"][data.masks["rating"]]
+        tasks = data.tasks if tasks is None else tasks
+        rating = data.labels["rating"][data.masks["rating"]] if "rating" in data.labels else np.zeros(0)
         rating_mean = float(rating.mean()) if rating.size else 0.0
         net = (build or self.build)(data, rating_mean, gen, device)
         loss_tasks = net.loss_tasks
@@ -350,9 +462,10 @@ class TorchMTL:
         return net, log, balancer.weights().cpu().tolist()
 
 
-def predict_tasks(net: MTLNet, data: MTLData, device: torch.device, tasks: Sequence[str] = TASKS) -> dict[str, np.ndarray]:
+def predict_tasks(net: MTLNet, data: MTLData, device: torch.device, tasks: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """``net``'s predictions of ``tasks`` for every impression of ``data`` (features only), in
-    batches of :data:`PREDICT_BATCH`, as float64 arrays."""
+    batches of :data:`PREDICT_BATCH`, as float64 arrays (``tasks`` default: ``net.tasks``)."""
+    tasks = net.tasks if tasks is None else tasks
     feats = batch_tensors(data.features_only(), device)
     chunks: dict[str, list[np.ndarray]] = {t: [] for t in tasks}
     net.eval()

@@ -114,7 +114,8 @@ class TorchConfig(Config):
         smoothing: the stopping criterion is the mean of the last ``smoothing`` validation scores
             (1 = the raw score); a window averages out the noise of a small validation set, so a
             lucky evaluation does not end training while the model still improves.
-        min_epochs: epochs always trained before early stopping may end training.
+        min_epochs: epochs always trained before early stopping may end training (at or above
+            ``epochs``: every epoch runs, the best state is still restored).
         eval_every: epochs between evaluations on ``valid``.
         device: ``auto`` (cuda if available, else cpu), ``cpu`` or ``cuda``.
         num_threads: torch intra-op threads during fit and scoring; 0 keeps torch's default.
@@ -184,8 +185,8 @@ def check_common(config: TorchConfig) -> None:
         value = getattr(config, name)
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
-    if not 0 <= config.min_epochs <= config.epochs:
-        raise ValueError(f"min_epochs must be in [0, epochs={config.epochs}], got {config.min_epochs}")
+    if config.min_epochs < 0:
+        raise ValueError(f"min_epochs must be >= 0, got {config.min_epochs}")
     if not config.learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {config.learning_rate}")
     if config.reg < 0:

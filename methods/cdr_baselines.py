@@ -148,6 +148,10 @@ class FineTune(DotScorer):
     Attributes: ``user_factors_``, ``item_factors_`` (target), ``training_log_``, ``pretrain_log_``.
     """
 
+    #: several networks trained in sequence (epoch counts restart): the tune stage does not prune it
+    #: (no epoch of one stage is comparable with another trial's; see bench.tune.FirstStageReporter)
+    prunable = False
+
     def __init__(self, config: FineTuneConfig):
         self.config = config
 

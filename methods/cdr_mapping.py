@@ -94,6 +94,10 @@ class EMCDR(DotScorer):
     ``mapping_`` (the MLP), ``training_log_`` (mapping), ``pretrain_logs_``.
     """
 
+    #: several networks trained in sequence (epoch counts restart): the tune stage does not prune it
+    #: (no epoch of one stage is comparable with another trial's; see bench.tune.FirstStageReporter)
+    prunable = False
+
     def __init__(self, config: EMCDRConfig):
         self.config = config
 
@@ -211,6 +215,10 @@ class PTUPCDR(DotScorer):
     bridged ones for source-only users), ``item_factors_``, ``bridge_``, ``training_log_``,
     ``pretrain_logs_``.
     """
+
+    #: several networks trained in sequence (epoch counts restart): the tune stage does not prune it
+    #: (no epoch of one stage is comparable with another trial's; see bench.tune.FirstStageReporter)
+    prunable = False
 
     def __init__(self, config: PTUPCDRConfig):
         self.config = config

@@ -4,8 +4,8 @@ Gong, RecSys 2020).
 Level ``l`` (one per width in ``hidden_sizes``) has ``n_task_experts`` experts per task and
 ``n_shared_experts`` shared experts (each ``Linear -> ReLU``). Task ``t``'s gate mixes its own and
 the shared experts, ``h_t^l = sum_e softmax(W_t^l x_t^{l-1})_e E_e(x_t^{l-1})``; below the last level a
-shared gate mixes all experts into the shared path ``x_s^l``. Level 0's inputs are the feature
-embedding. Towers on ``h_t`` of the last level. Objective: ``sum_t w_t L_t`` (masked BCE / MSE,
+shared gate mixes all experts into the shared path ``x_s^l``. Level 0's inputs are the input layer's
+output (:func:`methods._mtl_torch.encoder`); the tasks are the data's. Towers on ``h_t`` of the last level. Objective: ``sum_t w_t L_t`` (masked BCE / MSE,
 ``w_t`` from ``loss_weighting``).
 """
 
@@ -17,8 +17,7 @@ from typing import ClassVar
 import torch
 
 from bench.methods import Categorical, register
-from bench.multitask import TASKS
-from methods._mtl_torch import ExpertBank, FeatureEncoder, MTLConfig, MTLNet, TorchMTL, linear, mix, tower
+from methods._mtl_torch import ExpertBank, MTLConfig, MTLNet, TorchMTL, encoder, linear, mix, tower
 
 __all__ = ["PLE", "PLEConfig"]
 
@@ -49,16 +48,16 @@ class PLEConfig(MTLConfig):
 class _Level(torch.nn.Module):
     """One CGC level: task-specific and shared expert banks, task gates and (optionally) a shared gate."""
 
-    def __init__(self, n_in, width, n_task, n_shared, last, gen, device):
+    def __init__(self, n_in, width, n_task, n_shared, last, gen, device, n_tasks):
         super().__init__()
-        self.n_task, self.n_shared, n_tasks = n_task, n_shared, len(TASKS)
+        self.n_task, self.n_shared, self.n_tasks = n_task, n_shared, n_tasks
         self.task_experts = ExpertBank(n_tasks * n_task, n_in, width, gen, device)
         self.shared_experts = ExpertBank(n_shared, n_in, width, gen, device)
-        self.gates = torch.nn.ModuleList(linear(n_in, n_task + n_shared, gen, device) for _ in TASKS)
+        self.gates = torch.nn.ModuleList(linear(n_in, n_task + n_shared, gen, device) for _ in range(n_tasks))
         self.shared_gate = None if last else linear(n_in, n_tasks * n_task + n_shared, gen, device)
 
     def forward(self, xs: list[torch.Tensor], x_shared: torch.Tensor):
-        n_tasks = len(TASKS)
+        n_tasks = self.n_tasks
         if all(x is x_shared for x in xs):  # first level: one input for every expert
             task_out = self.task_experts(x_shared)  # (T * n_task, B, w)
         else:
@@ -79,22 +78,24 @@ class _Level(torch.nn.Module):
 
 class PLENet(MTLNet):
     def __init__(self, data, cfg: PLEConfig, rating_mean, gen, device):
-        super().__init__(rating_mean)
-        self.encoder = FeatureEncoder(data, cfg.embedding_size, gen, device)
+        super().__init__(rating_mean, data.tasks, data.binary_tasks)
+        self.loss_tasks = self.tasks
+        self.encoder = encoder(data, cfg.embedding_size, gen, device)
         sizes = [self.encoder.out_dim, *cfg.hidden_sizes]
         n = len(cfg.hidden_sizes)
         self.levels = torch.nn.ModuleList(
-            _Level(sizes[i], sizes[i + 1], cfg.n_task_experts, cfg.n_shared_experts, i == n - 1, gen, device)
+            _Level(sizes[i], sizes[i + 1], cfg.n_task_experts, cfg.n_shared_experts, i == n - 1, gen, device,
+                   len(self.tasks))
             for i in range(n)
         )
-        self.towers = torch.nn.ModuleDict({t: tower(sizes[-1], cfg.tower_sizes, gen, device) for t in TASKS})
+        self.towers = torch.nn.ModuleDict({t: tower(sizes[-1], cfg.tower_sizes, gen, device) for t in self.tasks})
 
     def forward(self, batch):
         x = self.encoder(batch)
-        xs, shared = [x] * len(TASKS), x
+        xs, shared = [x] * len(self.tasks), x
         for level in self.levels:
             xs, shared = level(xs, shared)
-        return self.outputs({t: self.towers[t](xs[i]) for i, t in enumerate(TASKS)})
+        return self.outputs({t: self.towers[t](xs[i]) for i, t in enumerate(self.tasks)})
 
     def shared_parameters(self):
         """Everything more than one task reaches: the encoder, every level below the last (its task
@@ -109,7 +110,7 @@ class PLENet(MTLNet):
         return [self.levels[-1].shared_experts.weight]
 
 
-@register("ple", config=PLEConfig, scenarios=("mtl",))
+@register("ple", config=PLEConfig, scenarios=("mtl", "tabular_mtl"))
 class PLE(TorchMTL):
     """Progressive Layered Extraction (Tang et al., 2020); see the module docstring. GradNorm acts on
     the last level's shared experts."""

@@ -2,8 +2,8 @@
 ``shared_bottom`` architecture (embeddings -> MLP ``hidden_sizes`` -> tower), so every task gets the
 same architecture budget that ``shared_bottom`` spends on all tasks together.
 
-Task ``t``'s network minimises only ``L_t`` (BCE for click / like / ctcvr, MSE for rating; like and
-rating on clicked impressions) and is early-stopped on its own validation skill. ``loss_weighting``
+Task ``t``'s network minimises only ``L_t`` (BCE for click / like / ctcvr and the census tasks, MSE
+for rating; like and rating on clicked impressions) and is early-stopped on its own validation skill. ``loss_weighting``
 is accepted for a uniform interface but has nothing to balance (one loss per network). delta_m in
 the MTL report is measured against this method.
 """
@@ -16,10 +16,9 @@ import numpy as np
 import torch
 
 from bench.methods import register
-from bench.multitask import TASKS, MTLData
+from bench.multitask import MTLData
 from methods import _torch as T
-from bench.multitask import check_fit_data
-from methods._mtl_torch import MTLConfig, TorchMTL, predict_tasks
+from methods._mtl_torch import MTLConfig, TorchMTL, check_data, predict_tasks
 from methods.mtl_shared_bottom import SharedBottomNet
 
 __all__ = ["SingleTask", "SingleTaskConfig"]
@@ -30,7 +29,7 @@ class SingleTaskConfig(MTLConfig):
     """Fields of :class:`methods._mtl_torch.MTLConfig`, applied to each task's own network."""
 
 
-@register("single_task", config=SingleTaskConfig, scenarios=("mtl",))
+@register("single_task", config=SingleTaskConfig, scenarios=("mtl", "tabular_mtl"))
 class SingleTask(TorchMTL):
     """One shared-bottom-shaped network per task, trained and early-stopped separately.
 
@@ -39,13 +38,17 @@ class SingleTask(TorchMTL):
         training_logs_: task -> :class:`methods._torch.TrainingLog`.
     """
 
+    #: several networks trained in sequence (epoch counts restart): the tune stage does not prune it
+    #: (no epoch of one stage is comparable with another trial's; see bench.tune.FirstStageReporter)
+    prunable = False
+
     def fit(self, data: MTLData, *, rng: np.random.Generator, valid: MTLData | None = None) -> SingleTask:
-        check_fit_data(data, self.method_name)
+        check_data(data, self.method_name)
         device = T.resolve_device(self.config.device)
         gen = T.make_generator(rng, device)
         nets, logs = {}, {}
         with T.num_threads(self.config.num_threads):
-            for task in TASKS:
+            for task in data.tasks:
                 def build(d, rating_mean, g, dev, task=task):
                     return SharedBottomNet(d, self.config, rating_mean, g, dev, tasks=(task,))
 

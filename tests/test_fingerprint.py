@@ -78,6 +78,10 @@ def test_builtin_fingerprint_covers_method_helpers_and_harness():
     tune = F.fingerprint(F.TUNE, "mf")  # the tune stages: the method and the tuner's path only
     assert {"methods.mf", "methods._torch", "bench.tune", "bench.evaluate"} <= set(tune.modules)
     assert not {"bench.run", "bench.cells.topn", "bench.provenance"} & set(tune.modules)
+    # only the tuners of the kinds the method supports: editing the transfer tuner leaves the
+    # tuning of a top-N method up to date
+    assert "bench.tuners.topn" in tune.modules and not {"bench.tuners.cdr", "bench.tuners.mtl"} & set(tune.modules)
+    assert "bench.tuners.cdr" in F.fingerprint(F.TUNE, "cmf").modules
     assert fp.python == tune.python == f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -113,3 +117,43 @@ def test_write_fingerprints_one_file_per_kind_and_method(tmp_path):
     assert doc["modules"] == dict(sorted(doc["modules"].items()))  # stable order: same bytes each run
     again = F.write_fingerprints(tmp_path / "fp2", echo=lambda _: None)
     assert [p.read_bytes() for p in written] == [p.read_bytes() for p in again]
+
+
+def _edited(monkeypatch, tmp_path: Path, module: str, old: str, new: str) -> None:
+    """Make the fingerprint read ``module`` from an edited copy (``old`` -> ``new``)."""
+    path, is_package = F._source(module)
+    text = path.read_text()
+    assert old in text, old
+    copy = tmp_path / f"{module}.py"
+    copy.write_text(text.replace(old, new, 1))
+    real = F._source.__wrapped__
+    _clear()
+    monkeypatch.setattr(F, "_source", F.cache(lambda name: (copy, is_package) if name == module else real(name)))
+
+
+@pytest.mark.parametrize("module, old, new, changed, unchanged", [
+    # another kind's settings class: only that kind's cells and its methods' tuning
+    ("bench.config", "    split: Literal[\"temporal_global\", \"per_user_temporal\"] = \"temporal_global\"",
+     "    split: Literal[\"temporal_global\", \"per_user_temporal\"] = \"per_user_temporal\"",
+     [("mtl", "mmoe"), (F.TUNE, "mmoe")], [("topn", "mf"), (F.TUNE, "mf"), ("cdr_warm", "cmf")]),
+    # a base class shared by the two transfer kinds
+    ("bench.config", "class CDRScenario(Scenario):", "class CDRScenario(Scenario):\n    _EDIT = 1",
+     [("cdr_warm", "cmf"), ("cdr_cold", "emcdr")], [("topn", "mf"), ("mtl", "mmoe")]),
+    # one kind's row of the kind table
+    ("bench.kinds", 'references=("target_only", "pooled", "finetune"),', 'references=("target_only", "pooled"),',
+     [("cdr_warm", "cmf")], [("topn", "mf"), ("mtl", "mmoe"), ("tabular_mtl", "mmoe")]),
+    # shared code still counts for everyone
+    ("bench.config", "class Tuning:", "class Tuning:\n    _EDIT = 1",
+     [("topn", "mf"), ("mtl", "mmoe"), ("cdr_warm", "cmf")], []),
+])
+def test_an_edit_of_one_kind_restales_only_that_kinds_cells(monkeypatch, tmp_path, module, old, new,
+                                                            changed, unchanged):
+    """A module shared by every cell path (bench.config, bench.kinds, bench.methods) is hashed per
+    kind: the definitions that only other kinds use are left out of a cell's view of it."""
+    _clear()
+    before = {c: F.fingerprint(*c).modules[module] for c in changed + unchanged}
+    _edited(monkeypatch, tmp_path, module, old, new)
+    after = {c: F.fingerprint(*c).modules[module] for c in changed + unchanged}
+    assert all(after[c] != before[c] for c in changed), changed
+    assert all(after[c] == before[c] for c in unchanged), unchanged
+    _clear()

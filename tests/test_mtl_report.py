@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.report.mtl import delta_m, mtl_summary, mtl_table, mtl_tradeoff_figure
+from bench.report.mtl import delta_m, mtl_summary, mtl_table, mtl_tradeoff_figure, protocol_comparison, separation
 
 
 def records() -> pd.DataFrame:
@@ -50,3 +50,31 @@ def test_tradeoff_figure(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(KeyError, match="no metric column 'nope'"):
         mtl_tradeoff_figure(records(), tmp_path / "x.png", x="nope")
+
+
+def test_separation_known_answer():
+    """click AUC: spread 0.005 over the median seed-std (0 and 0.00707) 0.00354 = sqrt(2); the other
+    tasks have zero seed noise and are skipped; one method or one seed gives NaN."""
+    assert separation(records(), "s") == pytest.approx(np.sqrt(2))
+    assert np.isnan(separation(records()[records()["method"] == "mmoe"], "s"))
+
+
+def test_protocol_comparison_lists_the_scenarios_of_a_dataset_under_two_protocols():
+    two = pd.concat([records(), records().assign(scenario="w")], ignore_index=True)
+    sig = pd.DataFrame({
+        "scenario": ["s", "s", "w", "w", "w"],
+        "metric": ["click_auc", "click_auc", "click_auc", "click_auc", "like_auc"],
+        "method": ["single_task", "mmoe", "single_task", "mmoe", "mmoe"],
+        "reference": ["single_task"] * 5,
+        "t_pvalue": [np.nan, 0.5, np.nan, 0.01, 0.02],
+        "n_paired": [90, 90, 400, 400, 380],
+        "significant": [np.nan, False, np.nan, True, True],
+    })
+    text = protocol_comparison(two, sig, {"s": ("ml", "global", 0.86), "w": ("ml", "warm", 0.0),
+                                          "x": ("other", "global", None)})
+    rows = [line for line in text.splitlines() if line.startswith("| ml ")]
+    assert rows == ["| ml | s | global | 86.0 % | 90 | 0 of 1 | 1.4 |",
+                    "| ml | w | warm | 0.0 % | 390 | 2 of 2 | 1.4 |"]
+    assert protocol_comparison(two, sig, {"s": ("ml", "global", 0.86)}) == ""
+    no_ref = sig.assign(reference=np.nan)  # a metric without a reference counts no comparison
+    assert "| 0 of 0 |" in protocol_comparison(two, no_ref, {"s": ("ml", "global", 0.86), "w": ("ml", "warm", 0.0)})

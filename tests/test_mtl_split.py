@@ -154,3 +154,63 @@ def test_unrated_dataset_is_a_clear_error():
     inter = data.interactions.assign(rating=np.float32(np.nan))
     with pytest.raises(DataError, match="no explicit ratings"):
         split_mtl(dataclasses.replace(data, interactions=inter), scenario())
+
+
+def _frame(rows: list[tuple[int, int, float, int]]) -> PreparedDataset:
+    inter = pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"]).astype(
+        {"user": np.int32, "item": np.int32, "rating": np.float32, "timestamp": np.int64}
+    ).assign(domain="toy")
+    n_users, n_items = int(inter["user"].max()) + 1, int(inter["item"].max()) + 1
+    return PreparedDataset(
+        name="toy", interactions=inter,
+        users=pd.DataFrame({"user": np.arange(n_users, dtype=np.int32)}),
+        items=pd.DataFrame({"item": np.arange(n_items, dtype=np.int32)}), stats={},
+    )
+
+
+def test_per_user_temporal_takes_each_users_last_ratings_known_answer():
+    """User 0 has 10 ratings (times 10..100): the last 1 (10 % floored, at least 1) is test, the one
+    before valid; user 1 has 12 (times interleaved with user 0's): floor(1.2) = 1 test, 1 valid; user 2 has 2 ratings and stays in train; user 3 rates 18 items at one time, so
+    its (time, item) order ends with items 28, 29. Every test user is warm."""
+    rows = [(0, i, 4.0, 10 * (i + 1)) for i in range(10)] + [(1, i, 3.0, 5 * i + 1) for i in range(12)]
+    rows += [(2, 0, 5.0, 1), (2, 1, 5.0, 2)]
+    rows += [(3, i, 2.0, 0) for i in range(12, 30)]  # items 12..29 exist from time 0: the negatives
+    split = split_mtl(_frame(rows), scenario(split="per_user_temporal", test_fraction=0.1,
+                                             valid_fraction=0.1, n_negatives=1))
+    rated = {p: getattr(split, p).query("click == 1") for p in ("train", "valid", "test")}
+    assert sorted(map(tuple, rated["test"][["user", "item"]].to_numpy())) == [(0, 9), (1, 11), (3, 29)]
+    assert sorted(map(tuple, rated["valid"][["user", "item"]].to_numpy())) == [(0, 8), (1, 10), (3, 28)]
+    assert set(rated["train"]["user"]) == {0, 1, 2, 3} and len(rated["train"]) == 8 + 10 + 2 + 16
+    assert split.meta["split"] == "per_user_temporal" and split.meta["cutoffs"] is None
+    assert split.meta["cold"]["test_user"] == split.meta["cold"]["valid_user"] == 0
+    audit_split(split)
+    # a negative is an item that existed (was first rated) at its rated pair's own time
+    first = pd.DataFrame(rows, columns=["user", "item", "rating", "t"]).groupby("item")["t"].min()
+    for part in ("train", "valid", "test"):
+        neg = getattr(split, part).query("click == 0")
+        assert (first.loc[neg["item"]].to_numpy() <= neg["timestamp"].to_numpy()).all()
+
+
+def test_per_user_temporal_gives_every_user_two_test_ratings_of_twenty():
+    """With 10 % of 20 ratings per user, every user has exactly 2 rated test pairs and none is
+    cold; the global protocol on the same data still cuts by time; both pass the audit."""
+    data = toy_dataset(n_users=30, per_user=20)
+    warm = split_mtl(data, scenario(split="per_user_temporal"))
+    cold = split_mtl(data, scenario())
+    assert warm.meta["cold"]["test_user"] == 0
+    assert (warm.test.query("click == 1").groupby("user").size() == 2).all()
+    assert cold.meta["split"] == "temporal_global" and cold.meta["cutoffs"] is not None
+    audit_split(warm)
+    audit_split(cold)
+
+
+def test_per_user_temporal_keeps_one_train_rating_under_large_fractions():
+    """test 0.7 + valid 0.29 on a 3-rating history would take all 3 (at least one each after
+    flooring 2.1 -> 2 and 0.87 -> 1): the counts are capped so the user keeps one train rating."""
+    rows = [(0, i, 4.0, i + 1) for i in range(3)] + [(1, i, 4.0, i + 1) for i in range(3, 13)]
+    split = split_mtl(_frame(rows), scenario(split="per_user_temporal", test_fraction=0.7,
+                                             valid_fraction=0.29, n_negatives=1))
+    rated = {p: getattr(split, p).query("click == 1").groupby("user").size() for p in ("train", "valid", "test")}
+    assert (rated["train"][0], rated["valid"][0], rated["test"][0]) == (1, 1, 1)
+    assert (rated["train"][1], rated["valid"][1], rated["test"][1]) == (1, 2, 7)
+    assert split.meta["cold"]["test_user"] == 0

@@ -6,12 +6,12 @@ from __future__ import annotations
 import yaml
 
 from bench import kinds
-from bench.pipeline import grid_kinds, render_dvc_yaml, sync_dvc_yaml
+from bench.pipeline import declares_pairs, grid_kinds, render_dvc_yaml, sync_dvc_yaml
 from tests.conftest import REPO_ROOT
 
 
 def test_committed_dvc_yaml_is_the_rendering_of_the_kind_table():
-    expected = render_dvc_yaml(grid_kinds(REPO_ROOT / "params.yaml"))
+    expected = render_dvc_yaml(grid_kinds(REPO_ROOT / "params.yaml"), pairs=declares_pairs(REPO_ROOT / "params.yaml"))
     assert (REPO_ROOT / "dvc.yaml").read_text() == expected, "run `recx pipeline` and commit dvc.yaml"
 
 
@@ -32,14 +32,17 @@ def test_only_the_params_kinds_are_rendered_and_sync_rewrites_a_stale_file(tmp_p
     assert grid_kinds(tmp_path / "params.yaml") == ["mtl"]
     assert sync_dvc_yaml(tmp_path, echo=lambda _: None)
     stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
-    assert "run-mtl" in stages and "run-topn" not in stages and "tune-topn" not in stages
-    assert "artifacts/tuning" not in stages["report"]["deps"] and "tuning" not in stages["report"]["params"]
+    assert {"run-mtl", "tune-mtl"} <= set(stages) and not {"run-topn", "tune-topn"} & set(stages)
+    assert "artifacts/tuning" in stages["report"]["deps"] and "tuning" in stages["report"]["params"]
     assert not sync_dvc_yaml(tmp_path, echo=lambda _: None)  # up to date: untouched
+    report = yaml.safe_load(render_dvc_yaml([]))["stages"]["report"]  # no tunable kind with cells
+    assert "artifacts/tuning" not in report["deps"] and "tuning" not in report["params"]
 
 
 def test_a_kind_without_cells_gets_no_stages_and_the_report_no_tuning_dependency(tmp_path):
-    """A profile restricted to one transfer pair (top-N scenarios emptied) has no tune stage, so its
-    report must not depend on artifacts/tuning, which nothing would write."""
+    """A profile restricted to one transfer pair (top-N and MTL scenarios emptied) has no top-N or
+    MTL stages; its report depends on artifacts/tuning only because tune-cdr_warm writes it (with
+    no tunable kind left it does not: the first test)."""
     (tmp_path / "params.yaml").write_text(
         "grid:\n  topn: {scenarios: [], methods: [pop]}\n  mtl: {scenarios: [s], methods: []}\n"
         "  cdr_warm: {scenarios: [w], methods: [cmf]}\n"
@@ -47,5 +50,6 @@ def test_a_kind_without_cells_gets_no_stages_and_the_report_no_tuning_dependency
     assert grid_kinds(tmp_path / "params.yaml") == ["cdr_warm"]
     sync_dvc_yaml(tmp_path, echo=lambda _: None)
     stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
-    assert set(stages) >= {"run-cdr_warm", "report"} and not {"tune-topn", "run-topn", "run-mtl"} & set(stages)
-    assert "artifacts/tuning" not in stages["report"]["deps"]
+    assert set(stages) >= {"run-cdr_warm", "tune-cdr_warm", "report"}
+    assert not {"tune-topn", "run-topn", "run-mtl", "tune-mtl"} & set(stages)
+    assert "artifacts/tuning" in stages["report"]["deps"]  # written by tune-cdr_warm

@@ -154,3 +154,39 @@ def test_ml100k_mtl_shortfall_is_the_train_impressions_of_a_few_heavy_raters(spl
     short_users = split.train.groupby("user")["click"].agg(["sum", "size"])
     short_users = short_users[short_users["size"] < 3 * short_users["sum"]]  # fewer than 2 negatives each
     assert len(short_users) == 8 and short_users["sum"].max() == 737
+
+
+def test_ml100k_mtl_warm_protocol_keeps_every_test_user_warm(split_of, mirror):
+    """The warm-user protocol on the real ML-100K ratings: per user, floor(10 %) (at least one) of
+    the ratings in time order -> test and as many -> valid. Every ML-100K user has >= 20 ratings,
+    so the rated counts follow from the per-user counts alone (a plain pandas count of u.data), and
+    no test impression belongs to a user absent from train (86 % do under the global cut)."""
+    split = split_of("ml100k-mtl-warm", DEFAULT)
+    per_user = pd.read_csv(
+        mirror / "ml-100k" / "u.data", sep="\t", header=None
+    ).groupby(0).size()
+    n_test = (per_user // 10).clip(lower=1)
+    assert split.meta["positives"] == {
+        "train": int((per_user - 2 * n_test).sum()), "valid": int(n_test.sum()), "test": int(n_test.sum()),
+    } == {"train": 80_808, "valid": 9_596, "test": 9_596}
+    assert split.meta["cold"]["test_user"] == 0
+    assert split.meta["split"] == "per_user_temporal" and split.meta["audit"]["per_user_order"]
+    cold = split_of("ml100k-mtl", DEFAULT)
+    assert cold.meta["cold"]["test_user"] == 25_746 and len(cold.test) == 29_941  # 86.0 %
+
+
+def test_ml1m_mtl_both_protocols_on_the_real_ratings(split_of, mirror):
+    """ML-1M multi-task (paper profile): the warm-user protocol's rated counts follow from the
+    per-user counts of ratings.dat (every user has >= 20 ratings) and no test user is cold; the
+    global cut keeps the same 1,000,209 rated pairs in total and leaves cold test users."""
+    per_user = pd.read_csv(mirror / "ml-1m" / "ratings.dat", sep="::", engine="python", header=None,
+                           usecols=[0]).groupby(0).size()
+    n_test = (per_user // 10).clip(lower=1)
+    warm = split_of("ml1m-mtl-warm")
+    assert warm.meta["positives"] == {
+        "train": int((per_user - 2 * n_test).sum()), "valid": int(n_test.sum()), "test": int(n_test.sum()),
+    }
+    assert warm.meta["cold"]["test_user"] == 0
+    cold = split_of("ml1m-mtl")
+    assert sum(cold.meta["positives"].values()) == sum(warm.meta["positives"].values()) == 1_000_209
+    assert cold.meta["cold"]["test_user"] > 0 and cold.meta["split"] == "temporal_global"

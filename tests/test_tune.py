@@ -20,6 +20,7 @@ import yaml
 
 from bench import methods, progress
 from bench.config import TopNScenario, load_params
+from tests.conftest import REPO_ROOT
 from bench.data.tables import PreparedDataset
 from bench.errors import ConfigError, DataError, MethodError
 from bench.methods import Config, FloatRange, MethodSpec
@@ -82,7 +83,7 @@ def _tune(tmp_path, split, method, out="tuned", mutate=None):
 @pytest.mark.parametrize(
     ("tuning", "message"),
     [
-        ({"n_trails": 3}, r"params.yaml: tuning: unknown key\(s\) \['n_trails'\]; valid keys are \['metric', 'n_trials'"),
+        ({"n_trails": 3}, r"params.yaml: tuning: unknown key\(s\) \['n_trails'\]; valid keys are \['metric', 'mtl_metric', 'n_trials'"),
         ({"n_trials": -1}, r"tuning: n_trials must be >= 0"),
         ({"metric": "auc@10"}, r"tuning: metric must be <metric>@<k>.*'ndcg'"),
         ({"metric": "ndcg"}, r"tuning: metric must be <metric>@<k>"),
@@ -392,3 +393,99 @@ def test_tuned_profile_gives_every_baseline_the_same_budget():
     assert set(params.grids["topn"].methods) == baselines
     for path in (REPO_ROOT / "params.yaml", REPO_ROOT / "profiles" / "ci.yaml"):
         assert load_params(path).tuning.n_trials == 0  # tuning stays opt-in
+
+
+def test_every_table_is_marked_tuned_or_default(tmp_path):
+    """The report's per-section line and per-table LaTeX note come from the tune stage's records:
+    n_trials 0 everywhere -> defaults; a tuned scenario is named with its trials; a scenario with
+    a method lacking its record is 'unknown', never called default."""
+    from bench.report.tuning import hyperparameter_label, hyperparameter_note, hyperparameter_status
+
+    def record(scenario, method, n_trials):
+        path = tmp_path / scenario / method / "best.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"n_trials": n_trials}))
+
+    record("a", "ease", 0)
+    record("a", "pop", 0)
+    record("b", "ease", 20)
+    record("b", "pop", 20)
+    record("c", "ease", 0)
+    cells = {"a": ["ease", "pop"], "b": ["ease", "pop"], "c": ["ease", "pop"]}
+    status = hyperparameter_status(tmp_path, cells)
+    assert status == {"a": 0, "b": 20, "c": None}
+    note = hyperparameter_note(status)
+    assert "tuned on the validation part (a budget of 20 trials per method;" in note and "in `b`" in note
+    assert "the configured defaults (untuned) in `a`" in note and "unknown (no tuning record) in `c`" in note
+    assert "untuned, in every table" in hyperparameter_note({"a": 0})
+    assert hyperparameter_note(hyperparameter_status(None, cells)) == ""
+    assert hyperparameter_label(0) == "default hyperparameters (untuned)"
+    assert hyperparameter_label(20) == "tuned hyperparameters (budget 20 trials per method)"
+    assert hyperparameter_status(tmp_path, cells, tunable=False) == {"a": 0, "b": 0, "c": 0}
+
+
+def test_a_named_configuration_runs_its_method_with_its_own_block(tmp_path):
+    """`methods: mmoe_census: {method: mmoe, preset: mmoe_paper_census}` builds mmoe with that block
+    under its own name; it is checked against its method's kinds, fingerprinted as its method, and a
+    registered name cannot be reused for one."""
+    from bench.fingerprint import write_fingerprints
+
+    base = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    base["methods"]["mmoe_census"] = {"method": "mmoe", "preset": "mmoe_paper_census"}
+    base["grid"]["mtl"]["methods"] = [*base["grid"]["mtl"]["methods"], "mmoe_census"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(base))
+    params = load_params(tmp_path / "params.yaml")
+    params.validate()
+    model = params.build_method("mmoe_census")
+    assert type(model).__name__ == "MMoE" and model.config.n_experts == 8 and model.config.batch_size == 32
+    assert params.build_method("mmoe").config.n_experts == 4  # the plain block is untouched
+    assert params.named_configurations() == {"mmoe_census": "mmoe"}
+    written = write_fingerprints(tmp_path / "fp", named=params.named_configurations(), echo=lambda _: None)
+    assert (tmp_path / "fp/mtl/mmoe_census.json").read_text() == (tmp_path / "fp/mtl/mmoe.json").read_text()
+    assert tmp_path / "fp/tune/mmoe_census.json" in written
+    for block, message in (({"method": "nope"}, "not a registered method"),
+                           ({"method": "mmoe"}, "needs a name of its own")):
+        bad = dict(base, methods={**base["methods"], "ple": block} if "own" in message else
+                   {**base["methods"], "mmoe_census": block})
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
+        with pytest.raises(ConfigError, match=message):
+            load_params(tmp_path / "params.yaml").validate()
+
+
+def test_pruning_sees_only_the_first_training_stage_of_a_trial():
+    """single_task / finetune / emcdr / ptupcdr restart their epoch count per network: only the
+    first stage's scores reach Optuna (comparable across trials); a restart ends the reporting."""
+    import optuna
+
+    from bench.tune import FirstStageReporter
+
+    class Trial:
+        number = 3
+
+        def __init__(self, prune_at=None):
+            self.reports, self.prune_at = [], prune_at
+
+        def report(self, value, step):
+            self.reports.append((step, value))
+
+        def should_prune(self):
+            return self.reports[-1][0] == self.prune_at
+
+        def set_user_attr(self, key, value):
+            self.attr = (key, value)
+
+    trial = Trial()
+    reporter = FirstStageReporter(trial)
+    for step, value in [(1, 0.1), (2, 0.2), (3, 0.3), (1, 0.5), (2, 0.6), (4, 0.7)]:
+        reporter(step, value)
+    assert trial.reports == [(1, 0.1), (2, 0.2), (3, 0.3)]
+    from bench import methods
+
+    sequential = {m for m in methods.available() if not getattr(methods.get(m).cls, "prunable", True)}
+    assert sequential == {"single_task", "finetune", "emcdr", "ptupcdr"}  # not pruned at all
+    pruned = Trial(prune_at=2)
+    reporter = FirstStageReporter(pruned)
+    reporter(1, 0.0)
+    with pytest.raises(optuna.TrialPruned):
+        reporter(2, 0.0)
+    assert pruned.attr == ("pruned_at_step", 2)

@@ -48,6 +48,15 @@ class FileCounts:
     def invalid_fraction(self) -> float:
         return self.n_invalid / self.rows_read if self.rows_read else 0.0
 
+    def stats(self) -> dict:
+        """This file's entry of ``stats.json: files`` (every prepare format writes the same)."""
+        return {
+            "rows_read": self.rows_read,
+            "invalid": self.invalid,
+            "invalid_fraction": round(self.invalid_fraction, 6),
+            "examples": self.examples,
+        }
+
 
 def validate_rows(
     raw: RawRows,

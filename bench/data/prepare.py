@@ -244,15 +244,7 @@ def _build(
         "parser": ds.parser,
         "options": dataclasses.asdict(options),
         "inputs": dict(sorted(inputs.items())),
-        "files": {
-            c.file: {
-                "rows_read": c.rows_read,
-                "invalid": c.invalid,
-                "invalid_fraction": round(c.invalid_fraction, 6),
-                "examples": c.examples,
-            }
-            for c in parsed.counts
-        },
+        "files": {c.file: c.stats() for c in parsed.counts},
         "rows_read": sum(c.rows_read for c in parsed.counts),
         "rows_valid": len(rows.user),
         "invalid": invalid,

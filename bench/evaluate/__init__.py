@@ -7,7 +7,8 @@ tables and summaries):
 * :mod:`bench.evaluate.sampled` — the releases' sampled protocol against saved candidates,
   reported beside full ranking: :func:`evaluate_sampled`;
 * :mod:`bench.evaluate.classification` — multi-task metrics of pointwise predictions:
-  :func:`evaluate_mtl`, :func:`check_predictions`;
+  :func:`evaluate_mtl`, :func:`check_predictions`, and of the tabular kind:
+  :func:`evaluate_tabular_mtl`, :func:`check_task_probabilities`;
 * :mod:`bench.evaluate.regression` — rating error of a score read-out: :func:`rating_readout`.
 
 The metric functions themselves live in :mod:`bench.metrics` (cross-checked against independent
@@ -25,7 +26,9 @@ _WHERE = {
     "SampledEvaluation": "sampled",
     "TopNEvaluation": "ranking",
     "check_predictions": "classification",
+    "check_task_probabilities": "classification",
     "evaluate_mtl": "classification",
+    "evaluate_tabular_mtl": "classification",
     "evaluate_sampled": "sampled",
     "evaluate_topn": "ranking",
     "rank_users": "ranking",

@@ -8,6 +8,12 @@ pointwise predictions, per user and pooled.
 * ``like_ndcg@k``: each user's rated test items ranked by the like score, relevant = liked;
   ``ctcvr_ndcg@k``: all of the user's test impressions ranked by the ctcvr score, relevant = clicked
   and liked (users without a relevant item skipped).
+
+The ``tabular_mtl`` kind (one row per person, every task binary on every row) is evaluated by
+:func:`evaluate_tabular_mtl` with the same metric functions: ``<task>_auc`` and ``<task>_logloss``
+per task and ``mean_auc`` over the tasks; per row (the unit of the report's paired tests) the AUC
+placement values (:func:`bench.metrics.classification.auc_placements`, whose mean is the pooled AUC)
+and the row's cross-entropy.
 """
 
 from __future__ import annotations
@@ -18,11 +24,11 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import MethodError
-from bench.metrics.classification import auc, gauc, logloss, mae, rmse
+from bench.metrics.classification import auc, auc_placements, gauc, logloss, mae, rmse
 from bench.metrics.grouped import group_auc, group_mean, group_ndcg
 from bench.multitask import BINARY_TASKS, TASKS, MTLData
 
-__all__ = ["EPS", "check_predictions", "evaluate_mtl"]
+__all__ = ["EPS", "check_predictions", "check_task_probabilities", "evaluate_mtl", "evaluate_tabular_mtl"]
 
 EPS = 1e-7
 
@@ -91,3 +97,44 @@ def evaluate_mtl(
             put(f"{task}_ndcg@{k}", gk, values)
             summary[f"{task}_ndcg@{k}"] = float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
     return per_user, {k: float(v) for k, v in summary.items()}
+
+
+def check_task_probabilities(
+    pred: Mapping[str, np.ndarray], tasks: Sequence[str], n: int, method: str
+) -> dict[str, np.ndarray]:
+    """Every task of ``tasks`` present as a finite ``(n,)`` array of probabilities in [0, 1]."""
+    if not isinstance(pred, Mapping):
+        raise MethodError(f"{method}: predict() must return a mapping task -> array, got {type(pred).__name__}")
+    missing = [t for t in tasks if t not in pred]
+    if missing:
+        raise MethodError(f"{method}: predict() lacks task(s) {missing}; it must return all of {list(tasks)}")
+    out = {}
+    for task in tasks:
+        value = np.asarray(pred[task], dtype=np.float64)
+        if value.shape != (n,):
+            raise MethodError(f"{method}: predict()[{task!r}] has shape {value.shape}, expected ({n},)")
+        if not np.isfinite(value).all():
+            raise MethodError(f"{method}: predict()[{task!r}] has {int((~np.isfinite(value)).sum())} non-finite values")
+        if value.min(initial=0.0) < 0.0 or value.max(initial=0.0) > 1.0:
+            raise MethodError(f"{method}: predict()[{task!r}] must be probabilities in [0, 1]")
+        out[task] = value
+    return out
+
+
+def evaluate_tabular_mtl(data, pred: Mapping[str, np.ndarray]) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Per-row table (``user`` = the person, ``<task>_auc`` placement values, ``<task>_logloss``,
+    ``mean_auc``) and pooled summary (``<task>_auc``, ``<task>_logloss``, ``mean_auc``) of ``pred``
+    against the labels of ``data`` (:class:`bench.tabular_mtl.TabularMTLData`)."""
+    if not data.has_labels:
+        raise ValueError("evaluate_tabular_mtl needs TabularMTLData with labels")
+    per_row = pd.DataFrame({"user": data.row.astype(np.int64)})
+    summary: dict[str, float] = {}
+    for task in data.tasks:
+        y, p = data.labels[task], np.clip(pred[task], EPS, 1 - EPS)
+        summary[f"{task}_auc"] = auc(y, p)
+        summary[f"{task}_logloss"] = logloss(y, p)
+        per_row[f"{task}_auc"] = auc_placements(y, p)
+        per_row[f"{task}_logloss"] = -(y * np.log(p) + (1 - y) * np.log1p(-p))
+    summary["mean_auc"] = float(np.mean([summary[f"{t}_auc"] for t in data.tasks]))
+    per_row["mean_auc"] = per_row[[f"{t}_auc" for t in data.tasks]].mean(axis=1)
+    return per_row, {k: float(v) for k, v in summary.items()}

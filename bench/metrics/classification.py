@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["auc", "gauc", "logloss", "mae", "rmse"]
+__all__ = ["auc", "auc_placements", "gauc", "logloss", "mae", "rmse"]
 
 
 def _binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -33,6 +33,26 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
     ranks = rankdata(s)  # average ranks for ties
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def auc_placements(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per-sample AUC placement values (DeLong, DeLong & Clarke-Pearson, Biometrics 1988): for a
+    positive, the share of negatives scored below it; for a negative, the share of positives scored
+    above it (ties count 1/2). Their mean over the positives, over the negatives and over all
+    samples each equals :func:`auc`, so they are the per-sample values of a pooled AUC (what a
+    paired per-row test compares). All NaN when only one class is present.
+    """
+    y, s = _binary(labels, scores)
+    pos, neg = s[y], s[~y]
+    out = np.full(s.size, np.nan)
+    if pos.size == 0 or neg.size == 0:
+        return out
+    neg_sorted, pos_sorted = np.sort(neg), np.sort(pos)
+    lo, hi = np.searchsorted(neg_sorted, pos, "left"), np.searchsorted(neg_sorted, pos, "right")
+    out[y] = (lo + 0.5 * (hi - lo)) / neg.size
+    lo, hi = np.searchsorted(pos_sorted, neg, "left"), np.searchsorted(pos_sorted, neg, "right")
+    out[~y] = (pos.size - hi + 0.5 * (hi - lo)) / pos.size
+    return out
 
 
 def gauc(groups: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> float:

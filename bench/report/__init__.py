@@ -39,6 +39,7 @@ from bench.report.dvc_views import write_report_views
 from bench.report.significance import significance_table
 from bench.report.sections import NON_METRIC_COLUMNS, sections
 from bench.report.training import capped_cells, training_markdown
+from bench.report.tuning import hyperparameter_label, hyperparameter_note, hyperparameter_status, tuning_table
 from bench.report.tables import aggregate, to_latex
 
 __all__ = ["build_report"]
@@ -84,7 +85,9 @@ def build_report(
     source_table = load_sources(Path(sources)) if sources is not None and Path(sources).is_file() else None
     provenance["scenarios"] = scenario_provenance(params, records, prepared=prepared, sources=source_table)
     commit = provenance["commits"][0][:10] if provenance["commits"] else "unknown"
-    used_datasets = list(dict.fromkeys(p["dataset"] for p in provenance["scenarios"].values()))
+    used_datasets = list(dict.fromkeys(
+        d for p in provenance["scenarios"].values() for d in p.get("pair_of", [p["dataset"]])
+    ))
     cite = how_to_cite(citation, source_table, used_datasets,
                        provenance["commits"][0] if provenance["commits"] else None)
     md = [
@@ -119,11 +122,18 @@ def build_report(
         if not metrics:
             continue
         primary = primary if primary in metrics else metrics[0]
-        sig = significance_table(part, runs, metrics)
+        sig = significance_table(part, runs, metrics, base=params.named_configurations())
         sigs.append(sig)
         sub = table[table["kind"].isin(section.kinds)]
         md += [f"## {section.title}", ""]
-        md.append(section.markdown(params, records, sub, sig, metrics, primary))
+        status = hyperparameter_status(tuning, {
+            scenario: list(dict.fromkeys(part.loc[part["scenario"] == scenario, "method"]))
+            for scenario in dict.fromkeys(part["scenario"])
+        }, tunable=any(kinds.get(k).tunable for k in section.kinds if k in kinds.kinds()))
+        hyper = hyperparameter_note(status)
+        if hyper:
+            md += [hyper, ""]
+        md.append(section.markdown(params, records, sub, sig, metrics, primary, splits=splits))
         for scenario in dict.fromkeys(part["scenario"]):
             slug = primary.replace("@", "_at_")
             for path in (
@@ -135,14 +145,14 @@ def build_report(
         figure_paths += section.figures(params, records, out / "figures")
         html_sections.append(HtmlSection(section.title, tuple(metrics), primary,
                                          tuple(dict.fromkeys(part["scenario"]))))
-        tex.append(to_latex(sub, metrics, sig=sig, caption=tex_caption, label=f"tab:recx-{section.key}"))
+        notes = {s: hyperparameter_label(t).capitalize() + "." for s, t in status.items() if t is not None}
+        tex.append(to_latex(sub, metrics, sig=sig, caption=tex_caption, label=f"tab:recx-{section.key}",
+                            notes=notes))
 
     if splits is not None:
         _write_trec(params, records, runs, Path(splits), out / "trec")
 
     if tuning is not None:
-        from bench.report.tuning import tuning_table
-
         md.append(tuning_table(params, Path(tuning)))
     md.append(training_markdown(records))
     if figure_paths:
@@ -178,7 +188,10 @@ def _write_html(out: Path, params: Params, table, sig, sections, figure_paths, p
     tuning = ("off: every method runs with its configured parameters" if not t.n_trials else
               f"{t.n_trials} Optuna TPE trials per method and scenario on {t.metric} (validation), "
               f"timeout {t.timeout_seconds or 'none'} s, pruning {'on' if t.pruning else 'off'}")
+    named = params.named_configurations()
     described = {m: registry.get(m).summary for m in set(table["method"]) if m in registry.available()}
+    described |= {m: f"{registry.get(b).summary} Named configuration of {b} (params.yaml: methods.{m})."
+                  for m, b in named.items() if m in set(table["method"])}
     return write_html(out, table=table, sig=sig, sections=sections, figures=per_scenario,
                       shared_figures=shared, methods=described, tuning=tuning,
                       provenance=provenance, significance_note=significance_note(), cite=cite)

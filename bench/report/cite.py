@@ -39,10 +39,17 @@ def scenario_provenance(
         stats = Path(prepared) / dataset / "stats.json" if prepared is not None else None
         if stats is not None and stats.is_file():
             entry["raw_sha256"] = json.loads(stats.read_text()).get("inputs", {})
-        source = sources.get(dataset) if sources is not None else None
-        if source is not None:
-            entry.update(title=source.title, homepage=source.homepage, citation=source.citation,
-                         licence=source.licence)
+        pair = getattr(params, "pairs", {}).get(dataset)
+        if pair is not None:  # a joined pair: cite the release of its categories
+            entry["pair_of"] = [pair.first, pair.second]
+        names = [pair.first, pair.second] if pair is not None else [dataset]
+        found = [sources.get(n) for n in names] if sources is not None else []
+        found = [f for f in found if f is not None]
+        if found:  # one value per field, or the distinct values of a pair's two releases joined
+            entry.update({
+                key: " / ".join(dict.fromkeys(str(getattr(f, key)) for f in found))
+                for key in ("title", "homepage", "citation", "licence")
+            })
         out[scenario] = entry
     return out
 

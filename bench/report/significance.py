@@ -8,7 +8,7 @@ together (see :mod:`bench.stats`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +34,13 @@ def significance_table(
     alpha: float = 0.05,
     seed: int = 0,
     loader: Callable[..., pd.DataFrame | None] = load_per_user,
+    base: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per (scenario, metric, method): mean over users of the seed-averaged per-user values,
     95 % bootstrap CI, the reference method, paired test statistics, Holm-adjusted p-values and
-    ``significant`` (Holm-adjusted t-test p < alpha). The reference's own row has NaN tests."""
+    ``significant`` (Holm-adjusted t-test p < alpha). The reference's own row has NaN tests.
+    ``base``: named configuration -> its registered method, so that e.g. ``single_task_census``
+    can be a kind's reference ``single_task``."""
     rows = []
     for scenario, group in records.groupby("scenario", sort=False):
         kind = group["kind"].iloc[0]
@@ -49,7 +52,7 @@ def significance_table(
             values = {m: v for m, v in values.items() if len(v)}
             if not values:
                 continue
-            ref = _reference(kind, values, metric)
+            ref = _reference(kind, values, metric, base or {})
             family = []
             for method, series in values.items():
                 lo, hi = stats.bootstrap_ci(series.to_numpy(), seed=seed)
@@ -89,9 +92,9 @@ def significance_table(
     return table
 
 
-def _reference(kind: str, values: dict[str, pd.Series], metric: str) -> str | None:
+def _reference(kind: str, values: dict[str, pd.Series], metric: str, base: Mapping[str, str]) -> str | None:
     allowed = kinds.get(kind).references
-    candidates = [m for m in values if allowed is None or m in allowed]
+    candidates = [m for m in values if allowed is None or base.get(m, m) in allowed]
     if not candidates:
         return None
     sign = -1.0 if lower_is_better(metric) else 1.0

@@ -9,6 +9,8 @@ family, p < 0.05); the reference itself is marked ``ref``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -134,13 +136,14 @@ def latex_escape(text: str) -> str:
 
 
 def to_latex(
-    table: pd.DataFrame, metrics: list[str], *, sig: pd.DataFrame | None, caption: str, label: str
+    table: pd.DataFrame, metrics: list[str], *, sig: pd.DataFrame | None, caption: str, label: str,
+    notes: Mapping[str, str] | None = None,
 ) -> str:
     """A booktabs ``table`` per scenario (needs ``\\usepackage{booktabs}`` and ``graphicx``;
     ``\\dagger`` is math), made to fit a one-column article: long metric names are stacked on two
     header lines, each std sits in small type under its mean, parameter counts are compact (2.8M),
     and a table still wider than ``\\linewidth`` is scaled down to it (never up), so no table
-    overflows the text block."""
+    overflows the text block. ``notes``: scenario -> plain text appended to its caption (escaped)."""
     out: list[str] = []
     for scenario, group in table.groupby("scenario", sort=False):
         shown = [m for m in metrics if group[f"{m}_mean"].notna().any()]
@@ -150,7 +153,8 @@ def to_latex(
             r"\begin{table}[t]",
             r"\centering",
             r"\small",
-            rf"\caption{{{latex_escape(scenario)}: {caption}}}",
+            rf"\caption{{{latex_escape(scenario)}: {caption}"
+            + (f" {latex_escape(notes[scenario])}" if notes and scenario in notes else "") + "}",
             rf"\label{{{label}:{latex_escape(scenario).replace(chr(92), '')}}}",
             r"\setlength{\tabcolsep}{4pt}",
             r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",

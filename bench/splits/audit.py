@@ -1,11 +1,13 @@
 """Leakage audit run on every split before it is written: a failing audit stops the ``split`` stage.
 
-Checks:
+Checks (kinds whose :mod:`bench.kinds` row has ``pairs=False``, e.g. ``tabular_mtl``, get only
+their own audit):
 * no (user, item) pair of test occurs in train or valid, none of valid in train;
 * every index lies in the declared index space;
 * ``temporal_global``: every train interaction is strictly earlier than every valid one, and every
   valid one earlier than or at the same time as every test one (no future in train);
-* ``leave_last_out``: per user, no train interaction is later than that user's valid/test ones;
+* ``leave_last_out`` and ``per_user_temporal`` (the MTL warm-user protocol): per user, no train
+  interaction is later than that user's valid/test ones;
 * then the kind's own ``audit`` of its :mod:`bench.kinds` row : e.g. :func:`bench.splits.cdr.audit_cdr` (cold-start users have NO target-domain
   interaction in train; evaluation rows and saved candidates are target items) and
   :func:`bench.splits.mtl.audit_mtl` (labels consistent, feature tables free of labels).
@@ -26,6 +28,9 @@ __all__ = ["audit_split"]
 def audit_split(split: Split) -> dict[str, int | bool]:
     """Raise :class:`LeakageError` naming the check and an example row; return the checks passed."""
     checks: dict[str, int | bool] = {}
+    row = kinds.get(split.meta["kind"]) if split.meta.get("kind") is not None else None
+    if row is not None and not row.pairs:  # one row per person, not (user, item) pairs
+        return {**checks, **(row.resolve("audit")(split) if row.audit is not None else {})}
     for part in ("train", "valid", "test"):
         frame = getattr(split, part)
         for col, n in (("user", split.n_users), ("item", split.n_items)):
@@ -54,7 +59,7 @@ def audit_split(split: Split) -> dict[str, int | bool]:
                 f"split {split.name!r}: validation contains interactions after the test cut-off"
             )
         checks["temporal_order"] = True
-    elif kind == "leave_last_out":
+    elif kind in ("leave_last_out", "per_user_temporal"):
         last_train = split.train.groupby("user")["timestamp"].max()
         for part in ("valid", "test"):
             first = getattr(split, part).groupby("user")["timestamp"].min()

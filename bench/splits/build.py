@@ -6,7 +6,6 @@ from pathlib import Path
 
 from bench.atomic import staged_dir
 from bench.config import Scenario
-from bench.data.tables import PreparedDataset
 from bench import kinds
 from bench.splits.audit import audit_split
 from bench.splits.types import Split, sha256_file
@@ -16,9 +15,9 @@ __all__ = ["build_split"]
 
 def build_split(scenario: Scenario, *, prepared: Path, out: Path) -> Split:
     """Build ``scenario``'s split with its kind's builder (:mod:`bench.kinds`) from the prepared
-    folder, audit it (:func:`~bench.splits.audit.audit_split`), write it atomically to ``out``."""
+    folder (read by the row's ``prepared`` class), audit it (:func:`~bench.splits.audit.audit_split`), write it atomically to ``out``."""
     kind = kinds.get(scenario.kind)
-    data = PreparedDataset.read(prepared, name=scenario.dataset)
+    data = kind.resolve("prepared").read(prepared, name=scenario.dataset)
     split = kind.resolve("split")(data, scenario)
     checks = audit_split(split)
     split.meta["audit"] = checks

@@ -2,14 +2,19 @@
 
 Protocol (DESIGN §4, ESMM's entire-space setting of Ma et al., SIGIR 2018):
 
-1. Rated interactions (one per (user, item), the latest kept) are cut by two global times:
-   ``train < valid_from <= valid < test_from <= test`` (no future in train).
+1. Rated interactions (one per (user, item), the latest kept) are split by time (``scenario.split``):
+   ``temporal_global`` cuts them by two global times, ``train < valid_from <= valid < test_from <=
+   test`` (no future in train; on ML-100K most test users are then absent from train);
+   ``per_user_temporal`` (the warm-user protocol) takes each user's last ``test_fraction`` of ratings
+   (at least one) as test and the ``valid_fraction`` before them as valid, so every test user has
+   train history (users with fewer than 3 ratings stay in train).
 2. Each part's *click space* is its rated pairs plus ``n_negatives`` sampled impressions per rated
    pair: items the user never rated anywhere in the dataset, drawn uniformly among the items that
-   already existed (had a first rating) before the part's end, and never the same (user, item) twice
-   in the whole split. A sampled impression inherits the time and part of the rated pair it was
-   drawn for. Sampling happens once, with ``scenario.seed``, and is saved: every method sees the
-   same impressions.
+   already existed (had a first rating) before the part's end (``temporal_global``) or at the rated
+   pair's own time (``per_user_temporal``, which has no global part end), and never the same (user,
+   item) twice in the whole split. A sampled impression inherits the time and part of the rated
+   pair it was drawn for. Sampling happens once, with ``scenario.seed``, and is saved: every method
+   sees the same impressions.
 3. Labels per row: ``click`` (1 = rated), ``like`` (``rating >= like_threshold``; only meaningful
    where ``click == 1``), ``ctcvr`` (``click AND like``, entire space) and ``rating`` (NaN where
    ``click == 0``).
@@ -61,9 +66,15 @@ COLUMNS = ["user", "item", "rating", "timestamp"]
 def split_mtl(data: PreparedDataset, scenario: MTLScenario) -> Split:
     """Build the MTL split of ``data`` (see the module docstring) and return it, unaudited."""
     rated, counts = _rated(data, scenario)
-    part, cutoffs = _temporal_parts(rated, data, scenario)
+    _check_timestamps(rated, data, scenario)
+    if scenario.split == "per_user_temporal":
+        part, cutoffs = _per_user_parts(rated, scenario), None
+        pools = _pools_at_own_time(rated)
+    else:
+        part, cutoffs = _temporal_parts(rated, data, scenario)
+        pools = _pools_before_cutoffs(rated, part, cutoffs)
     rng = np.random.default_rng(scenario.seed)
-    neg, short = _sample_impressions(data, rated, part, cutoffs, scenario.n_negatives, rng)
+    neg, short = _sample_impressions(data, rated, part, pools, scenario.n_negatives, rng)
     counts["sampled_impressions"] = len(neg)
     counts["impressions_short"] = sum(v["impressions"] for v in short.values())
     counts["impressions_short_by_part"] = short
@@ -81,15 +92,42 @@ def split_mtl(data: PreparedDataset, scenario: MTLScenario) -> Split:
     )
 
 
-def _temporal_parts(rated: pd.DataFrame, data: PreparedDataset, scenario: MTLScenario):
-    """Part of every rated row (0 train, 1 valid, 2 test) by two global cut-off times, and the
-    cut-offs ``(valid_from, test_from)``."""
+def _check_timestamps(rated: pd.DataFrame, data: PreparedDataset, scenario: MTLScenario) -> None:
     ts = rated["timestamp"].to_numpy()
     if (ts < 0).any():
         raise DataError(
             f"scenario {scenario.name!r}: the mtl kind splits by time, but dataset {data.name!r} has "
             f"{int((ts < 0).sum())} rated interactions without a timestamp"
         )
+
+
+def _per_user_parts(rated: pd.DataFrame, scenario: MTLScenario) -> np.ndarray:
+    """Part of every rated row under ``per_user_temporal``: per user in (time, item) order, the last
+    ``floor(n * test_fraction)`` (at least 1) rows -> test (2), the ``floor(n * valid_fraction)``
+    (at least 1) before them -> valid (1), the rest train (0), capped so that at least one row
+    stays in train (every test user is warm); users with fewer than 3 rows: train."""
+    order = np.lexsort((rated["item"].to_numpy(), rated["timestamp"].to_numpy(), rated["user"].to_numpy()))
+    users = rated["user"].to_numpy()[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    sizes = np.diff(np.r_[starts, users.size])
+    n = np.repeat(sizes, sizes)
+    from_end = n - (np.arange(users.size) - np.repeat(starts, sizes))  # 1 = the user's last row
+    # at least one row each, and at least one left for train (large fractions on short histories)
+    n_test = np.minimum(np.maximum(np.floor(n * scenario.test_fraction), 1), n - 2)
+    n_valid = np.minimum(np.maximum(np.floor(n * scenario.valid_fraction), 1), n - 1 - n_test)
+    sorted_part = np.where(from_end <= n_test, 2, np.where(from_end <= n_test + n_valid, 1, 0))
+    sorted_part[n < 3] = 0
+    part = np.empty(users.size, dtype=np.int8)
+    part[order] = sorted_part
+    if not (part == 2).any():
+        raise DataError(f"scenario {scenario.name!r}: no user has 3 or more ratings, so test is empty")
+    return part
+
+
+def _temporal_parts(rated: pd.DataFrame, data: PreparedDataset, scenario: MTLScenario):
+    """Part of every rated row (0 train, 1 valid, 2 test) by two global cut-off times, and the
+    cut-offs ``(valid_from, test_from)``."""
+    ts = rated["timestamp"].to_numpy()
     t_test = int(np.quantile(ts, 1.0 - scenario.test_fraction, method="higher"))
     t_valid = int(np.quantile(ts, 1.0 - scenario.test_fraction - scenario.valid_fraction, method="higher"))
     part = np.where(ts >= t_test, 2, np.where(ts >= t_valid, 1, 0)).astype(np.int8)
@@ -130,10 +168,10 @@ def _meta(data, scenario: MTLScenario, frames, cutoffs, counts) -> dict[str, Any
     }
     return {
         "kind": scenario.kind,
-        "split": "temporal_global",
+        "split": scenario.split,
         "dataset": data.name,
         "tasks": list(LABEL_COLUMNS),
-        "cutoffs": {"valid_from": cutoffs[0], "test_from": cutoffs[1]},
+        "cutoffs": None if cutoffs is None else {"valid_from": cutoffs[0], "test_from": cutoffs[1]},
         "counts": counts,
         "cold": cold,
         "positives": {p: int(frames[p]["click"].sum()) for p in PARTS},
@@ -169,22 +207,53 @@ def _rated(data: PreparedDataset, scenario: MTLScenario) -> tuple[pd.DataFrame, 
     return frame, counts
 
 
+#: candidate items of every rated row: ``(flat, offset, size)``, the row's candidates being
+#: ``flat[offset[r] : offset[r] + size[r]]``
+Pools = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _pools_before_cutoffs(rated: pd.DataFrame, part: np.ndarray, cutoffs: tuple[int, int]) -> Pools:
+    """``temporal_global``: a row of part ``p`` draws among the items first rated before the end of
+    part ``p`` (train: before ``valid_from``; valid: before ``test_from``; test: any), by item id."""
+    first_seen = rated.groupby("item")["timestamp"].min()
+    pools = [
+        np.sort(first_seen.index[first_seen.to_numpy() < cutoffs[0]].to_numpy(np.int64)),
+        np.sort(first_seen.index[first_seen.to_numpy() < cutoffs[1]].to_numpy(np.int64)),
+        np.sort(first_seen.index.to_numpy(np.int64)),
+    ]
+    pools = [p if p.size else pools[-1] for p in pools]
+    sizes = np.array([p.size for p in pools])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    return np.concatenate(pools), offsets[part], sizes[part]
+
+
+def _pools_at_own_time(rated: pd.DataFrame) -> Pools:
+    """``per_user_temporal``: a row draws among the items first rated at or before its own time
+    (items in order of first rating, then id: each row's pool is a prefix)."""
+    first_seen = rated.groupby("item")["timestamp"].min()
+    order = np.lexsort((first_seen.index.to_numpy(), first_seen.to_numpy()))
+    items = first_seen.index.to_numpy(np.int64)[order]
+    times = first_seen.to_numpy()[order]
+    sizes = np.searchsorted(times, rated["timestamp"].to_numpy(), side="right")
+    return items, np.zeros(len(rated), dtype=np.int64), sizes
+
+
 def _sample_impressions(
     data: PreparedDataset,
     rated: pd.DataFrame,
     part: np.ndarray,
-    cutoffs: tuple[int, int],
+    pools: Pools,
     n_negatives: int,
     rng: np.random.Generator,
     rounds: int = 30,
 ) -> tuple[pd.DataFrame, dict[str, dict[str, int]]]:
     """``n_negatives`` unrated impressions per rated pair, vectorised rejection sampling.
 
-    Candidates for a pair of part ``p`` are the items first rated before the end of part ``p``
-    (train: before ``valid_from``; valid: before ``test_from``; test: any). A draw is rejected when
-    the user rated the item anywhere in the dataset (any rating, any part) or the (user, item) pair
-    was already drawn; rejected draws are redrawn up to ``rounds`` times, after which the draws left
-    are dropped and counted as the shortfall, per part (impressions and users).
+    Each rated row draws uniformly among its candidates (``pools``: :func:`_pools_before_cutoffs`
+    or :func:`_pools_at_own_time`). A draw is rejected when the user rated the item anywhere in the
+    dataset (any rating, any part) or the (user, item) pair was already drawn; rejected draws are
+    redrawn up to ``rounds`` times, after which the draws left are dropped and counted as the
+    shortfall, per part (impressions and users).
 
     Who falls short: heavy raters whose pool of distinct unrated candidates is smaller than
     ``n_negatives`` times their ratings in the part. On ML-100K (``n_negatives`` 2) 1,275 of the 1,358
@@ -198,24 +267,16 @@ def _sample_impressions(
     n_items = np.int64(data.n_items)
     every = data.interactions[["user", "item", "timestamp"]]
     rated_keys = np.unique(every["user"].to_numpy(np.int64) * n_items + every["item"].to_numpy(np.int64))
-    first_seen = rated.groupby("item")["timestamp"].min()
-    pools = [
-        np.sort(first_seen.index[first_seen.to_numpy() < cutoffs[0]].to_numpy(np.int64)),
-        np.sort(first_seen.index[first_seen.to_numpy() < cutoffs[1]].to_numpy(np.int64)),
-        np.sort(first_seen.index.to_numpy(np.int64)),
-    ]
-    pools = [p if p.size else pools[-1] for p in pools]
-    sizes = np.array([p.size for p in pools])
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    flat_pool = np.concatenate(pools)
+    flat_pool, row_offset, row_size = pools
 
     src = np.repeat(np.arange(len(rated)), n_negatives)
     users = rated["user"].to_numpy(np.int64)[src]
     parts = part[src]
+    offsets, sizes = row_offset[src], row_size[src]
 
     def draw(rows: np.ndarray) -> np.ndarray:
-        pick = np.floor(rng.random(rows.size) * sizes[parts[rows]]).astype(np.int64)
-        return flat_pool[offsets[parts[rows]] + pick]
+        pick = np.floor(rng.random(rows.size) * sizes[rows]).astype(np.int64)
+        return flat_pool[offsets[rows] + pick]
 
     items = draw(np.arange(src.size))
     bad = np.ones(src.size, dtype=bool)

@@ -35,7 +35,9 @@ class Split:
 
     Attributes:
         name: the scenario name (``params.yaml: scenarios.<name>``).
-        train, valid, test: frames with at least ``user``, ``item``, ``rating``, ``timestamp``.
+        train, valid, test: frames with at least ``user``, ``item``, ``rating``, ``timestamp``
+            (a kind whose row has ``pairs=False``, e.g. ``tabular_mtl``: ``user`` = the person and
+            its own columns).
         n_users, n_items: size of the global index space (all users/items of the prepared dataset).
         meta: scenario kind, split method, cut-offs, seed, source data hashes, counts.
         side: extra named tables a scenario kind needs at run time (feature tables, saved candidate
@@ -77,41 +79,52 @@ class Split:
             "name": self.name,
             "n_users": self.n_users,
             "n_items": self.n_items,
-            "counts": {
-                part: {
-                    "rows": len(getattr(self, part)),
-                    "users": int(getattr(self, part)["user"].nunique()),
-                    "items": int(getattr(self, part)["item"].nunique()),
-                }
-                for part in PARTS
-            },
+            "counts": {part: self._counts(getattr(self, part)) for part in PARTS},
             "sha256": files,
             "meta": self.meta,
         }
         write_text(folder / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         return manifest
 
+    @staticmethod
+    def _counts(frame: pd.DataFrame) -> dict[str, int]:
+        """Rows, and distinct users / items where the part has those columns (a tabular part has
+        one row per person, ``user``, and no ``item``)."""
+        counts = {"rows": len(frame)}
+        counts.update({f"{c}s": int(frame[c].nunique()) for c in ("user", "item") if c in frame.columns})
+        return counts
+
     @classmethod
-    def read(cls, folder: Path, *, verify: bool = True) -> Split:
-        """Read a split folder, verifying every file against the manifest's sha256."""
+    def read(
+        cls, folder: Path, *, verify: bool = True, parts: tuple[str, ...] = PARTS,
+        side: tuple[str, ...] | None = None,
+    ) -> Split:
+        """Read a split folder, verifying every file read against the manifest's sha256.
+
+        ``parts`` and ``side`` (side-table names; None = all) restrict what is opened: the tune
+        stage reads ``parts=("train", "valid")`` and only the side tables its kind needs, so the
+        test part (and, for transfer splits, the saved test candidates) is never opened; a part
+        not read is an empty frame with train's columns.
+        """
         folder = Path(folder)
         manifest = read_manifest(folder)
-        if verify:
-            for fname in manifest["sha256"]:
+        sides = [f for f in manifest["sha256"] if f.startswith("side_")
+                 and (side is None or f[len("side_"):-len(".parquet")] in side)]
+        wanted = [f"{part}.parquet" for part in parts] + sides
+        for fname in wanted:
+            if verify:
                 verified(folder, manifest, fname)
-        parts = {part: pd.read_parquet(folder / f"{part}.parquet") for part in PARTS}
-        side = {
-            fname[len("side_") : -len(".parquet")]: pd.read_parquet(folder / fname)
-            for fname in manifest["sha256"]
-            if fname.startswith("side_")
-        }
+            elif not (folder / fname).exists():
+                verified(folder, manifest, fname)  # raises with the rebuild hint
+        frames = {part: pd.read_parquet(folder / f"{part}.parquet") for part in parts}
+        empty = next(iter(frames.values())).iloc[0:0] if frames else pd.DataFrame()
         return cls(
             name=manifest["name"],
             n_users=int(manifest["n_users"]),
             n_items=int(manifest["n_items"]),
             meta=manifest.get("meta", {}),
-            side=side,
-            **parts,
+            side={f[len("side_"):-len(".parquet")]: pd.read_parquet(folder / f) for f in sides},
+            **{part: frames.get(part, empty) for part in PARTS},
         )
 
 

@@ -261,7 +261,13 @@ def test_stopping_fields_are_validated():
     with pytest.raises(ValueError, match="smoothing"):
         T.TorchConfig(smoothing=0)
     with pytest.raises(ValueError, match="min_epochs"):
-        T.TorchConfig(epochs=5, min_epochs=6)
+        T.TorchConfig(epochs=5, min_epochs=-1)
+    assert T.TorchConfig(epochs=5, min_epochs=6).min_epochs == 6  # at or above epochs: no early stop
+
+
+def test_min_epochs_above_the_cap_trains_every_epoch_and_restores_the_best():
+    module, log, _ = _run([0.5, 0.1, 0.1, 0.1], epochs=4, patience=1, min_epochs=20)
+    assert log.epochs_run == 4 and log.best_epoch == 1 and int(module.w) == 1
 
 
 def test_equal_score_is_not_an_improvement_and_nan_never_improves():
