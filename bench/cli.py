@@ -322,6 +322,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if os.environ.get("RECX_DIE_WITH_PARENT"):  # a stage command of a Ray task: die with its shell
+        from bench.ray_executor import die_with_parent
+
+        die_with_parent()
     args = _parser().parse_args(argv)
     try:
         args.func(args)

@@ -15,7 +15,11 @@ Failures behave as with local processes: a command that exits non-zero is a fail
 retried, not recorded, listed at the end); a task whose *worker* dies (a killed process, a lost node)
 is retried up to ``retries`` times by Ray (run cells write their outputs atomically, so a retry starts
 clean); an interrupt cancels every task (``ray.cancel(force=True)`` kills the worker, and the stage
-command dies with it: it is started with ``PR_SET_PDEATHSIG``).
+command dies with it). The command is DVC's ``$SHELL -c "recx ..."``: the shell is started with
+``PR_SET_PDEATHSIG``, and since a shell such as dash forks ``recx`` instead of exec-ing it (and the
+kernel clears that setting in a forked child), ``recx`` asks for the same signal itself when it finds
+:data:`DIE_WITH_PARENT_ENV` set (:func:`die_with_parent`): worker dies -> shell dies -> ``recx`` dies,
+so no orphaned attempt keeps writing beside its retry.
 
 Security: Ray's endpoints were long unauthenticated (the "ShadowRay" job-submission exposure; Ray
 2.60 adds token authentication by default). The local cluster this module starts binds every
@@ -39,7 +43,7 @@ from typing import IO, Any
 
 from bench.errors import RecxError
 
-__all__ = ["RayExecutor", "task_resources"]
+__all__ = ["DIE_WITH_PARENT_ENV", "RayExecutor", "die_with_parent", "run_command", "task_resources"]
 
 #: Ray retries of a task whose worker died (not of a command that failed)
 RETRIES = 2
@@ -56,12 +60,21 @@ def task_resources(block: Mapping[str, Any] | None) -> dict[str, float]:
     return {"num_cpus": cpus, "num_gpus": 1 if block.get("device") == "cuda" else 0}
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Ask the kernel to SIGKILL this process when its parent (the Ray worker) dies (Linux)."""
+#: set in a Ray task's command environment: ``recx`` then calls :func:`die_with_parent` first thing
+DIE_WITH_PARENT_ENV = "RECX_DIE_WITH_PARENT"
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux ``PR_SET_PDEATHSIG``; a
+    no-op elsewhere). If the parent died before the request took effect, this process is now an
+    orphan that nobody will stop, so it kills itself."""
+    parent = os.getppid()
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run_command(args: Sequence[str], cwd: str, env: Mapping[str, str], log: str) -> int:
@@ -70,8 +83,8 @@ def run_command(args: Sequence[str], cwd: str, env: Mapping[str, str], log: str)
     with open(log, "ab") as out:
         out.write(f"[ray worker pid {os.getpid()} on {os.uname().nodename}]\n".encode())
         out.flush()
-        proc = subprocess.Popen(list(args), cwd=cwd, env=dict(env), stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(list(args), cwd=cwd, env={**env, DIE_WITH_PARENT_ENV: "1"}, stdout=out,
+                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         return proc.wait()
 
 

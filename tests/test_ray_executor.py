@@ -62,28 +62,45 @@ def test_the_ray_executor_gives_the_local_executors_report_and_a_clean_status(lo
     assert "every stage is up to date" in _status(ws, env)
 
 
-#: appended to methods/mf.py: the first `recx run` of an mf cell whose parent is a Ray worker
-#: SIGKILLs that worker one second into the cell (fault injection from inside the cell, so the kill
-#: lands mid-cell however fast or slow the machine is; polling the process tree from outside raced
-#: with short cells on a loaded CI machine). The marker file makes it happen exactly once.
+#: appended to methods/mf.py: the first `recx run` of an mf cell started by a Ray worker SIGKILLs
+#: that worker one second into the cell (fault injection from inside the cell, so the kill lands
+#: mid-cell however fast or slow the machine is). The worker is the parent of `recx`, or its
+#: grandparent when DVC's `$SHELL -c` forks instead of exec-ing (dash, CI's /bin/sh). The marker file
+#: makes it happen once. The cell then waits: the killed attempt must die with its worker (the
+#: worker -> shell -> recx chain of PR_SET_PDEATHSIG); if it is still alive 30 s later it writes the
+#: `survived` file and the test fails.
 KILL_MY_RAY_WORKER_ONCE = """
 
 def _kill_my_ray_worker_once(marker={marker!r}):
-    import os, signal, sys, threading
-    try:
-        with open(f"/proc/{{os.getppid()}}/cmdline", "rb") as f:
-            parent = f.read().decode(errors="replace").lower()
-    except OSError:
+    import os, signal, sys, threading, time
+
+    def parent_of(pid):
+        with open(f"/proc/{{pid}}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+
+    def cmdline(pid):
+        with open(f"/proc/{{pid}}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace").replace("\\0", " ").lower()
+
+    if "run" not in sys.argv[1:2]:
         return
-    if "ray" not in parent or "run" not in sys.argv[1:2]:
+    try:
+        worker = os.getppid()
+        if os.path.basename(cmdline(worker).split(" ", 1)[0]) in ("sh", "dash", "bash", "zsh"):
+            worker = parent_of(worker)
+        if "ray" not in cmdline(worker):
+            return
+    except OSError:
         return
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return
-    os.write(fd, f"{{os.getppid()}} {{' '.join(sys.argv[2:])}}".encode())
+    os.write(fd, f"{{worker}} {{' '.join(sys.argv[2:])}}".encode())
     os.close(fd)
-    threading.Timer(1.0, os.kill, (os.getppid(), signal.SIGKILL)).start()
+    threading.Timer(1.0, os.kill, (worker, signal.SIGKILL)).start()
+    time.sleep(30)
+    open(marker + ".survived", "w").write(str(os.getpid()))
 
 
 _kill_my_ray_worker_once()
@@ -100,6 +117,7 @@ def test_a_killed_ray_worker_is_retried_and_the_run_completes(local_and_ray, tmp
                              capture_output=True, text=True, timeout=900)
         output = run.stdout + run.stderr
         assert marker.exists(), f"no mf cell ran in a Ray worker:\n{output}"
+        assert not Path(f"{marker}.survived").exists(), "the killed worker's cell process outlived it"
         killed_pid, scenario, _, seed = marker.read_text().split()[:4]  # then the options
         assert run.returncode == 0, output
         (cell,) = (ws / "artifacts/logs").glob(f"run-*@{scenario}-mf-{seed}.log")
