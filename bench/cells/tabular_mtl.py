@@ -4,8 +4,10 @@ selection), predict every task's probability on the test rows' features, evaluat
 
 Summary metrics: ``<task>_auc`` and ``<task>_logloss`` per task, ``mean_auc``. The per-user table
 has one row per test PERSON (``user`` = the person's row in the prepared table: the unit of the
-report's bootstrap CIs and paired tests) with the AUC placement values per task (their mean is the
-pooled AUC) and the row's cross-entropy.
+report's bootstrap CIs and paired tests) with the row's cross-entropy and, per task, the AUC
+pseudo-value of :func:`bench.metrics.delong.auc_pseudo_values` (its mean is the pooled AUC, and its
+spread over rows gives DeLong's variance, so the CIs and paired tests of the AUC columns are
+DeLong's; the raw placement values would make them several times too narrow on a rare class).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from bench.cells import CellResult
 from bench.config import Evaluation
 from bench.evaluate.classification import check_task_probabilities, evaluate_tabular_mtl
 from bench.fitting import fit_method
+from bench.metrics.delong import auc_pseudo_values
 from bench.splits.types import Split
 from bench.tabular_mtl import tabular_data
 
@@ -34,6 +37,9 @@ def run_tabular_mtl(model, split: Split, evaluation: Evaluation, *, seed: int, m
     t0 = time.perf_counter()
     pred = check_task_probabilities(model.predict(test.features_only()), test.tasks, len(test), method)
     per_row, summary = evaluate_tabular_mtl(test, pred)
+    for task in test.tasks:  # placement values -> DeLong pseudo-values (same mean, right variance)
+        per_row[f"{task}_auc"] = auc_pseudo_values(test.labels[task], per_row[f"{task}_auc"].to_numpy())
+    per_row["mean_auc"] = per_row[[f"{t}_auc" for t in test.tasks]].mean(axis=1)
     predict_seconds = time.perf_counter() - t0
     extra = {
         "protocol": PROTOCOL,
