@@ -157,6 +157,8 @@ REPORT = """
       - bench/report
       - bench/stats.py
       - bench/kinds.py
+      - bench/config.py
+      - bench/tuners
       - datasets/prepared
       - datasets/sources.yaml
       - CITATION.cff

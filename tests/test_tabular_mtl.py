@@ -431,4 +431,10 @@ def test_published_values_sit_beside_ours_with_their_source():
     assert published_table(records, "c", "education_marital") == ""
     assert "| – |" in published_table(records, "absent", "income_marital")
     named = records.assign(method=records["method"].replace({"mmoe": "mmoe_census"}))
-    assert published_table(named, "c", "income_marital", {"mmoe_census": "mmoe"}) == text
+    assert published_table(named, "c", "income_marital", {"mmoe_census": "mmoe"}) == text.replace("`mmoe`", "`mmoe_census`")
+    # the method and a named configuration of it: one row each, never pooled into 3 "seeds"
+    both = pd.concat([records, named.iloc[[0]]], ignore_index=True)
+    text = published_table(both, "c", "income_marital", {"mmoe_census": "mmoe"})
+    first = [line for line in text.splitlines() if "| income_50k_auc |" in line and "| mean over" in line]
+    assert [line.split(" | ")[0] for line in first] == ["| `mmoe`", "| `mmoe_census`"]
+    assert "(2 seeds)" in first[0] and "0.9500 (1 seed)" in first[1]

@@ -419,7 +419,7 @@ def test_every_table_is_marked_tuned_or_default(tmp_path):
     assert "the configured defaults (untuned) in `a`" in note and "unknown (no tuning record) in `c`" in note
     assert "untuned, in every table" in hyperparameter_note({"a": 0})
     assert hyperparameter_note(hyperparameter_status(None, cells)) == ""
-    assert hyperparameter_label(0) == "default hyperparameters (untuned)"
+    assert hyperparameter_label(0) == "untuned (configured hyperparameters)"
     assert hyperparameter_label(20) == "tuned hyperparameters (budget 20 trials per method)"
     assert hyperparameter_status(tmp_path, cells, tunable=False) == {"a": 0, "b": 0, "c": 0}
 

@@ -61,7 +61,8 @@ def significance_note() -> str:
         "† = significantly different from the scenario's reference (`ref`: " + ", ".join(refs) + ") "
         "by a paired two-sided t-test on per-user values (each user's value averaged over seeds), "
         "Holm-Bonferroni corrected within each (scenario, metric), p < 0.05; Wilcoxon signed-rank "
-        "p-values and Cohen's d_z are in `significance.csv`."
+        "p-values and Cohen's d_z are in `significance.csv`. A named configuration of a reference "
+        "method (`methods: <name>: {method: ...}`) is a reference candidate like the method itself."
     )
 
 
@@ -186,7 +187,8 @@ def _write_html(out: Path, params: Params, table, sig, sections, figure_paths, p
         (per_scenario.setdefault(owner, []) if owner else shared).append(path)
     t = params.tuning
     tuning = ("off: every method runs with its configured parameters" if not t.n_trials else
-              f"{t.n_trials} Optuna TPE trials per method and scenario on {t.metric} (validation), "
+              f"{t.n_trials} Optuna TPE trials per method and scenario on the validation part "
+              f"({t.metric} for top-N and transfer, {t.mtl_metric} for multi-task), "
               f"timeout {t.timeout_seconds or 'none'} s, pruning {'on' if t.pruning else 'off'}")
     named = params.named_configurations()
     described = {m: registry.get(m).summary for m in set(table["method"]) if m in registry.available()}

@@ -55,15 +55,19 @@ def published_table(records: pd.DataFrame, scenario: str, task_set: str,
     if not rows:
         return ""
     ok = records[(records["scenario"] == scenario) & (records.get("status", "ok") == "ok")]
-    ok = ok.assign(method=ok["method"].map(lambda m: (base or {}).get(m, m)))
+    base = dict(base or {})
     lines = ["| method | metric | ours (mean ± std over seeds) | published | statistic | source |",
              "|---|---|---:|---:|---|---|"]
     for p in rows:
-        values = ok.loc[ok["method"] == p.method, p.metric] if p.metric in ok else pd.Series(dtype=float)
-        values = values.dropna()
-        ours = "–" if values.empty else (
-            f"{values.mean():.4f}" + (f" ± {values.std(ddof=1):.4f}" if len(values) > 1 else "")
-            + f" ({len(values)} seed{'s' if len(values) > 1 else ''})")
-        lines.append(f"| `{p.method}` | {p.metric} | {ours} | {p.value:g} | {p.statistic} "
-                     f"| [{p.source}]({p.url}) |")
+        # one row per cell name of the published method: the method itself and each named
+        # configuration of it, never pooled (they are different hyperparameters)
+        names = [m for m in dict.fromkeys(ok["method"]) if base.get(m, m) == p.method] or [p.method]
+        for name in names:
+            values = ok.loc[ok["method"] == name, p.metric] if p.metric in ok else pd.Series(dtype=float)
+            values = values.dropna()
+            ours = "–" if values.empty else (
+                f"{values.mean():.4f}" + (f" ± {values.std(ddof=1):.4f}" if len(values) > 1 else "")
+                + f" ({len(values)} seed{'s' if len(values) > 1 else ''})")
+            lines.append(f"| `{name}` | {p.metric} | {ours} | {p.value:g} | {p.statistic} "
+                         f"| [{p.source}]({p.url}) |")
     return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ import pandas as pd
 
 from bench import kinds
 from bench.config import Params
+from bench.errors import ConfigError
 from bench.report.collect import TRAINING_COLUMNS
 from bench.report.tables import to_markdown
 
@@ -109,7 +110,7 @@ def _mtl_protocol(params: Params, scenario: str, splits: Path | None) -> str | N
     test impressions whose user never occurs in train (cold users are scored from features only)."""
     try:
         split = params.scenario(scenario).split
-    except (KeyError, AttributeError):
+    except (ConfigError, KeyError, AttributeError):  # not declared, or a kind without protocols
         return None
     text = f"**Protocol:** {MTL_PROTOCOLS.get(split, split)}."
     share = _cold_share(scenario, splits)
@@ -146,11 +147,15 @@ def _tabular_mtl_markdown(params, records, table, sig, metrics, primary, *,
                           splits: Path | None = None) -> str:
     from bench.report.published import published_table
 
+    shares = {getattr(params.scenarios.get(s), "valid_share", None) for s in dict.fromkeys(table["scenario"])}
+    share = shares.pop() if len(shares) == 1 else None
+    halves = ("1:1" if share == 0.5 else f"{share:g} : {1 - share:g}") if share is not None else "by each scenario's `valid_share`"
     text = (
-        "One row per person; UCI train -> train, UCI test split 1:1 at random into valid and test; "
-        "pooled AUC and logloss per task on test. Paired tests on per-person values (AUC placement "
-        "values, whose mean is the pooled AUC; the person's cross-entropy) against `single_task` (or its named configuration).\n\n"
-        + to_markdown(table, metrics, sig=sig, primary=primary)
+        f"One row per person; UCI train -> train, UCI test split {halves} at random into valid and "
+        "test; pooled AUC and logloss per task on test. Paired tests on per-person values (DeLong "
+        "pseudo-values of the AUC, whose mean is the pooled AUC and whose spread is DeLong's "
+        "variance; the person's cross-entropy) against `single_task` (or its named configuration)."
+        "\n\n" + to_markdown(table, metrics, sig=sig, primary=primary)
     )
     for scenario in dict.fromkeys(table["scenario"]):
         config = params.scenarios.get(scenario)

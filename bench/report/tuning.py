@@ -49,7 +49,10 @@ def tuning_table(params: Params, tuning_dir: Path) -> str:
             if tuning.pruning
             else "No pruning."
         )
-        + " The run cells above use the tuned params.",
+        + " The run cells above use the tuned params"
+        + "".join(f" (`{kind}` is not tunable: its cells use their configured blocks)"
+                  for kind, grid in params.grids.items() if grid.scenarios and not kinds.get(kind).tunable)
+        + ".",
         "",
     ]
     for kind, grid in params.grids.items():
@@ -129,12 +132,12 @@ def hyperparameter_status(
 
 
 def hyperparameter_label(trials: int | None) -> str:
-    """``"tuned hyperparameters (N trials per method)"``, ``"default hyperparameters (untuned)"``
+    """``"tuned hyperparameters (N trials per method)"``, ``"untuned (configured hyperparameters)"``
     or ``""`` when unknown."""
     if trials is None:
         return ""
     return (f"tuned hyperparameters (budget {trials} trials per method)" if trials
-            else "default hyperparameters (untuned)")
+            else "untuned (configured hyperparameters)")
 
 
 def hyperparameter_note(status: dict[str, int | None]) -> str:
