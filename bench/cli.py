@@ -322,10 +322,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if os.environ.get("RECX_DIE_WITH_PARENT"):  # a stage command of a Ray task: die with its shell
+    worker = os.environ.pop("RECX_DIE_WITH_PARENT", "")  # a Ray task's stage command: its worker's pid
+    if worker.isdigit():
         from bench.ray_executor import die_with_parent
 
-        die_with_parent()
+        die_with_parent(int(worker))
     args = _parser().parse_args(argv)
     try:
         args.func(args)

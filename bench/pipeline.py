@@ -159,6 +159,9 @@ REPORT = """
       - bench/kinds.py
       - bench/config.py
       - bench/tuners
+      - bench/methods.py
+      - bench/data/sources.py
+      - methods
       - datasets/prepared
       - datasets/sources.yaml
       - CITATION.cff

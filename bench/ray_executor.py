@@ -19,7 +19,8 @@ command dies with it). The command is DVC's ``$SHELL -c "recx ..."``: the shell 
 ``PR_SET_PDEATHSIG``, and since a shell such as dash forks ``recx`` instead of exec-ing it (and the
 kernel clears that setting in a forked child), ``recx`` asks for the same signal itself when it finds
 :data:`DIE_WITH_PARENT_ENV` set (:func:`die_with_parent`): worker dies -> shell dies -> ``recx`` dies,
-so no orphaned attempt keeps writing beside its retry.
+so no orphaned attempt keeps writing beside its retry (Linux; elsewhere a killed worker's command
+runs to its end).
 
 Security: Ray's endpoints were long unauthenticated (the "ShadowRay" job-submission exposure; Ray
 2.60 adds token authentication by default). The local cluster this module starts binds every
@@ -33,6 +34,7 @@ Resources per task: ``num_cpus`` = the method's ``num_threads`` (at least 1), ``
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -60,31 +62,58 @@ def task_resources(block: Mapping[str, Any] | None) -> dict[str, float]:
     return {"num_cpus": cpus, "num_gpus": 1 if block.get("device") == "cuda" else 0}
 
 
-#: set in a Ray task's command environment: ``recx`` then calls :func:`die_with_parent` first thing
+#: set by :func:`run_command` in a stage command's environment to the Ray worker's pid: ``recx``
+#: then calls :func:`die_with_parent` with it first thing (and removes it from its own environment)
 DIE_WITH_PARENT_ENV = "RECX_DIE_WITH_PARENT"
 
+PR_SET_PDEATHSIG = 1
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux ``PR_SET_PDEATHSIG``; a
-    no-op elsewhere). If the parent died before the request took effect, this process is now an
-    orphan that nobody will stop, so it kills itself."""
-    parent = os.getppid()
+
+def _libc_prctl() -> Any:
+    """``prctl`` of the C library this process runs on (glibc or musl), or None where there is none
+    (not Linux). Resolved once at import: ``dlopen`` must not run in a forked child of a
+    multithreaded Ray worker (the loader lock may be held by another thread)."""
     try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _libc_prctl()
+
+
+def _parent_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def die_with_parent(worker: int) -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux ``PR_SET_PDEATHSIG``; a
+    no-op where there is no ``prctl``). ``worker`` is the Ray worker this process belongs to: its
+    parent, or its grandparent through a shell that forked it. If the worker is neither any more,
+    it died before the request took effect (while this process was starting up), so nobody will
+    stop this process: it kills itself instead of running on as an orphan beside the retry."""
+    if _PRCTL is None or _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
         return
-    if os.getppid() != parent:
+    parent = os.getppid()
+    if parent != worker and _parent_of(parent) != worker:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
 def run_command(args: Sequence[str], cwd: str, env: Mapping[str, str], log: str) -> int:
     """The body of every Ray task: run one stage command to the end in ``cwd``, its output appended
-    to ``log``; returns the exit status."""
+    to ``log``; returns the exit status. The command (DVC's ``$SHELL -c ...``) and the ``recx`` it
+    starts die with this worker (:func:`die_with_parent`, Linux)."""
+    worker = os.getpid()
     with open(log, "ab") as out:
-        out.write(f"[ray worker pid {os.getpid()} on {os.uname().nodename}]\n".encode())
+        out.write(f"[ray worker pid {worker} on {os.uname().nodename}]\n".encode())
         out.flush()
-        proc = subprocess.Popen(list(args), cwd=cwd, env={**env, DIE_WITH_PARENT_ENV: "1"}, stdout=out,
-                                stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+        proc = subprocess.Popen(list(args), cwd=cwd, env={**env, DIE_WITH_PARENT_ENV: str(worker)},
+                                stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=functools.partial(die_with_parent, worker))
         return proc.wait()
 
 

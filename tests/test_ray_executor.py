@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -64,11 +65,12 @@ def test_the_ray_executor_gives_the_local_executors_report_and_a_clean_status(lo
 
 #: appended to methods/mf.py: the first `recx run` of an mf cell started by a Ray worker SIGKILLs
 #: that worker one second into the cell (fault injection from inside the cell, so the kill lands
-#: mid-cell however fast or slow the machine is). The worker is the parent of `recx`, or its
-#: grandparent when DVC's `$SHELL -c` forks instead of exec-ing (dash, CI's /bin/sh). The marker file
-#: makes it happen once. The cell then waits: the killed attempt must die with its worker (the
-#: worker -> shell -> recx chain of PR_SET_PDEATHSIG); if it is still alive 30 s later it writes the
-#: `survived` file and the test fails.
+#: mid-cell however fast or slow the machine is). The worker is the nearest of the cell's three
+#: closest ancestors whose command line names Ray: its parent, or its grandparent when DVC's
+#: `$SHELL -c` forks instead of exec-ing (dash, CI's /bin/sh). The marker file (worker pid, this
+#: process's pid, the cell's arguments) makes it happen once. The killed attempt must then die with
+#: its worker (the worker -> shell -> recx chain of PR_SET_PDEATHSIG); if it is still alive 30 s
+#: later it writes `<marker>.survived` and exits, and the test fails either way.
 KILL_MY_RAY_WORKER_ONCE = """
 
 def _kill_my_ray_worker_once(marker={marker!r}):
@@ -80,31 +82,48 @@ def _kill_my_ray_worker_once(marker={marker!r}):
 
     def cmdline(pid):
         with open(f"/proc/{{pid}}/cmdline", "rb") as f:
-            return f.read().decode(errors="replace").replace("\\0", " ").lower()
+            return f.read().decode(errors="replace").lower()
 
     if "run" not in sys.argv[1:2]:
         return
     try:
         worker = os.getppid()
-        if os.path.basename(cmdline(worker).split(" ", 1)[0]) in ("sh", "dash", "bash", "zsh"):
+        for _ in range(3):
+            if "ray" in cmdline(worker):
+                break
             worker = parent_of(worker)
-        if "ray" not in cmdline(worker):
+        else:
             return
-    except OSError:
+    except (OSError, ValueError, IndexError):
         return
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return
-    os.write(fd, f"{{worker}} {{' '.join(sys.argv[2:])}}".encode())
+    os.write(fd, f"{{worker}} {{os.getpid()}} {{' '.join(sys.argv[2:])}}".encode())
     os.close(fd)
     threading.Timer(1.0, os.kill, (worker, signal.SIGKILL)).start()
     time.sleep(30)
     open(marker + ".survived", "w").write(str(os.getpid()))
+    os._exit(1)
 
 
 _kill_my_ray_worker_once()
 """
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    """True once ``pid`` has exited (a zombie counts as exited) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_a_killed_ray_worker_is_retried_and_the_run_completes(local_and_ray, tmp_path):
@@ -117,8 +136,9 @@ def test_a_killed_ray_worker_is_retried_and_the_run_completes(local_and_ray, tmp
                              capture_output=True, text=True, timeout=900)
         output = run.stdout + run.stderr
         assert marker.exists(), f"no mf cell ran in a Ray worker:\n{output}"
-        assert not Path(f"{marker}.survived").exists(), "the killed worker's cell process outlived it"
-        killed_pid, scenario, _, seed = marker.read_text().split()[:4]  # then the options
+        killed_pid, attempt, scenario, _, seed = marker.read_text().split()[:5]  # then the options
+        assert _gone_within(int(attempt), 10) and not Path(f"{marker}.survived").exists(), (
+            "the killed worker's cell process outlived it")
         assert run.returncode == 0, output
         (cell,) = (ws / "artifacts/logs").glob(f"run-*@{scenario}-mf-{seed}.log")
         pids = re.findall(r"\[ray worker pid (\d+)", cell.read_text())

@@ -416,8 +416,8 @@ def test_every_table_is_marked_tuned_or_default(tmp_path):
     assert status == {"a": 0, "b": 20, "c": None}
     note = hyperparameter_note(status)
     assert "tuned on the validation part (a budget of 20 trials per method;" in note and "in `b`" in note
-    assert "the configured defaults (untuned) in `a`" in note and "unknown (no tuning record) in `c`" in note
-    assert "untuned, in every table" in hyperparameter_note({"a": 0})
+    assert "untuned, as configured in `a`" in note and "unknown (no tuning record) in `c`" in note
+    assert "untuned, as configured in `methods.<name>`" in hyperparameter_note({"a": 0})
     assert hyperparameter_note(hyperparameter_status(None, cells)) == ""
     assert hyperparameter_label(0) == "untuned (configured hyperparameters)"
     assert hyperparameter_label(20) == "tuned hyperparameters (budget 20 trials per method)"

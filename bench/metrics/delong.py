@@ -6,8 +6,9 @@ their mean, but not its variance: averaged as N independent rows they give a var
 ``(m S10 + n S01) / N**2`` where DeLong's is ``S10 / m + S01 / n`` (m positives, n negatives, S10 /
 S01 the variances of the positives' / negatives' placements), far too small when one class is rare
 (6 % positives: a standard error about 4x too small). The jackknife-style pseudo-values below keep
-the mean and scale each class's deviations by ``N / m`` or ``N / n``, so that the sample variance of
-the N values over N is DeLong's variance, and a paired t-test on the per-row differences of two
+the mean and scale each class's deviations by ``N / m`` or ``N / n``, so that the variance of the N
+values (ddof 0) over N is exactly DeLong's variance with ddof-0 component variances (with ddof 1
+on both sides it holds up to factors m/(m-1) and N/(N-1)), and a paired t-test on the per-row differences of two
 models is DeLong's paired test (covariances included). A bootstrap over rows of their mean likewise
 gives a CI of DeLong's width.
 """
@@ -21,7 +22,7 @@ __all__ = ["auc_pseudo_values"]
 
 def auc_pseudo_values(labels: np.ndarray, placements: np.ndarray) -> np.ndarray:
     """``placements`` (one per row, from ``auc_placements``) turned into values whose mean is the
-    same AUC and whose ``var(ddof=1) / N`` is DeLong's variance of it; all NaN when only one class
+    same AUC and whose ``var() / N`` (ddof 0) is DeLong's variance of it; all NaN when only one class
     is present (as the placements are)."""
     y = np.asarray(labels).ravel().astype(bool)
     v = np.asarray(placements, dtype=np.float64).ravel()

@@ -188,7 +188,8 @@ def _write_html(out: Path, params: Params, table, sig, sections, figure_paths, p
     t = params.tuning
     tuning = ("off: every method runs with its configured parameters" if not t.n_trials else
               f"{t.n_trials} Optuna TPE trials per method and scenario on the validation part "
-              f"({t.metric} for top-N and transfer, {t.mtl_metric} for multi-task), "
+              f"({t.metric} for top-N and transfer, {t.mtl_metric} for multi-task; kinds that are "
+              f"not tunable, such as tabular_mtl, run as configured), "
               f"timeout {t.timeout_seconds or 'none'} s, pruning {'on' if t.pruning else 'off'}")
     named = params.named_configurations()
     described = {m: registry.get(m).summary for m in set(table["method"]) if m in registry.available()}

@@ -154,7 +154,10 @@ def _tabular_mtl_markdown(params, records, table, sig, metrics, primary, *,
         f"One row per person; UCI train -> train, UCI test split {halves} at random into valid and "
         "test; pooled AUC and logloss per task on test. Paired tests on per-person values (DeLong "
         "pseudo-values of the AUC, whose mean is the pooled AUC and whose spread is DeLong's "
-        "variance; the person's cross-entropy) against `single_task` (or its named configuration)."
+        "variance; the person's cross-entropy) against `single_task` (or its named configuration). "
+        "The † marks come from the paired t-test; the Wilcoxon p-values that `significance.csv` "
+        "also lists do not test an AUC difference for the AUC columns (a pseudo-value's scale "
+        "depends on the person's class) and should not be read for them."
         "\n\n" + to_markdown(table, metrics, sig=sig, primary=primary)
     )
     for scenario in dict.fromkeys(table["scenario"]):

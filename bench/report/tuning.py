@@ -147,15 +147,15 @@ def hyperparameter_note(status: dict[str, int | None]) -> str:
     if not known:
         return ""
     if set(known.values()) == {0} and len(known) == len(status):
-        return ("**Hyperparameters:** the configured `methods.<name>` defaults, untuned, in every "
-                "table of this section.")
+        return ("**Hyperparameters:** untuned, as configured in `methods.<name>` (the method's "
+                "defaults unless the block or a preset sets them), in every table of this section.")
     groups: dict[int | None, list[str]] = {}
     for scenario, trials in status.items():
         groups.setdefault(trials, []).append(f"`{scenario}`")
     parts = [
         (f"tuned on the validation part (a budget of {t} trials per method; trials completed, "
          "pruned and the time used per method in *Tuning*)" if t
-         else "the configured defaults (untuned)" if t == 0 else "unknown (no tuning record)")
+         else "untuned, as configured" if t == 0 else "unknown (no tuning record)")
         + " in " + ", ".join(names)
         for t, names in sorted(groups.items(), key=lambda kv: -1 if kv[0] is None else kv[0], reverse=True)
     ]
