@@ -148,6 +148,11 @@ RUN = """
       - artifacts/runs/${{item.scenario}}/${{item.method}}/${{item.seed}}
 """
 
+#: the report stage: its deps are the code it runs and the files it reads, but not methods/ or
+#: bench/methods.py, although the report quotes each method's one-line summary: an edit of a
+#: method file reruns exactly that method's cells (their fingerprints), and the report follows from
+#: their new outputs; a docstring-only edit stales nothing and reaches the report at its next
+#: rebuild (tests/test_e2e_repro.py holds both promises)
 REPORT = """
   report:
     cmd: recx report --runs artifacts/runs --splits artifacts/splits --tuning artifacts/tuning --out reports
@@ -159,9 +164,7 @@ REPORT = """
       - bench/kinds.py
       - bench/config.py
       - bench/tuners
-      - bench/methods.py
       - bench/data/sources.py
-      - methods
       - datasets/prepared
       - datasets/sources.yaml
       - CITATION.cff
