@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +18,7 @@ import pytest
 
 from bench.ray_executor import task_resources
 from tests.conftest import REPO_ROOT
+from tests.procs import gone_within
 from tests.scratch import scratch_checkout, sh
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra: `make ray` installs requirements-ray.lock")
@@ -112,20 +112,6 @@ _kill_my_ray_worker_once()
 """
 
 
-def _gone_within(pid: int, seconds: float) -> bool:
-    """True once ``pid`` has exited (a zombie counts as exited) within ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_a_killed_ray_worker_is_retried_and_the_run_completes(local_and_ray, tmp_path):
     ws, env, _ = local_and_ray["ray"]
     method, marker = ws / "methods" / "mf.py", tmp_path / "killed"
@@ -137,7 +123,7 @@ def test_a_killed_ray_worker_is_retried_and_the_run_completes(local_and_ray, tmp
         output = run.stdout + run.stderr
         assert marker.exists(), f"no mf cell ran in a Ray worker:\n{output}"
         killed_pid, attempt, scenario, _, seed = marker.read_text().split()[:5]  # then the options
-        assert _gone_within(int(attempt), 10) and not Path(f"{marker}.survived").exists(), (
+        assert gone_within(int(attempt), 10) and not Path(f"{marker}.survived").exists(), (
             "the killed worker's cell process outlived it")
         assert run.returncode == 0, output
         (cell,) = (ws / "artifacts/logs").glob(f"run-*@{scenario}-mf-{seed}.log")

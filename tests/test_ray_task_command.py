@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.ray_executor import _parent_of
 from tests.conftest import REPO_ROOT
+from tests.procs import alive, gone_within
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
 
@@ -32,14 +34,6 @@ COMMAND = (
     "cli._parser = Blocking\n"
     "cli.main([])\n"
 )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _worker(tmp_path: Path, startup: float) -> tuple[subprocess.Popen, Path]:
@@ -62,12 +56,8 @@ def _command_pids(worker_pid: int) -> list[int]:
     """The stage commands below the worker: children of its children whose command line names
     command.py (read from /proc: `ps` truncates command lines to $COLUMNS)."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(stat.parent.name))
+    for proc in Path("/proc").glob("[0-9]*"):
+        children.setdefault(_parent_of(int(proc.name)), []).append(int(proc.name))
     found = []
     for shell in children.get(worker_pid, []):
         for pid in children.get(shell, []):
@@ -79,13 +69,6 @@ def _command_pids(worker_pid: int) -> list[int]:
     return found
 
 
-def _gone_within(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not _alive(pid)
-
-
 def test_the_stage_command_dies_with_its_worker_through_a_forking_shell(tmp_path):
     worker, pidfile = _worker(tmp_path, startup=0)
     try:
@@ -94,13 +77,13 @@ def test_the_stage_command_dies_with_its_worker_through_a_forking_shell(tmp_path
             assert time.monotonic() < deadline and worker.poll() is None, (tmp_path / "log").read_text()
             time.sleep(0.05)
         command = int(pidfile.read_text())
-        assert _alive(command)
+        assert alive(command)
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
-        assert _gone_within(command, 10), "the stage command outlived its Ray worker"
+        assert gone_within(command, 10), "the stage command outlived its Ray worker"
     finally:
         worker.kill()
-        if pidfile.exists() and pidfile.read_text() and _alive(int(pidfile.read_text())):
+        if pidfile.exists() and pidfile.read_text() and alive(int(pidfile.read_text())):
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
 
@@ -115,9 +98,9 @@ def test_a_command_whose_worker_died_during_its_startup_kills_itself(tmp_path):
         command = found[0]
         os.kill(worker.pid, signal.SIGKILL)  # while the command sleeps before importing bench.cli
         worker.wait()
-        assert _gone_within(command, 15), "an orphaned stage command ran on"
+        assert gone_within(command, 15), "an orphaned stage command ran on"
         assert not pidfile.exists(), "the orphan got as far as running its command"
     finally:
         worker.kill()
-        if command is not None and _alive(command):
+        if command is not None and alive(command):
             os.kill(command, signal.SIGKILL)
