@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from bench.interactions import Interactions
 from bench.methods import Categorical, FloatRange, check_users, register
 from methods import _torch as T
+from methods._cdr import SpMM, sparse_mm, sparse_tensor  # the sparse first layer (methods/_cdr.py has the one copy)
 
 __all__ = ["MultVAE", "MultVAEConfig", "anneal_steps", "kl_weight"]
 
@@ -107,29 +108,60 @@ class _VAE(torch.nn.Module):
     def __init__(self, n_items: int, hidden: int, latent: int, device, generator):
         super().__init__()
         self.latent = latent
-        self.enc1 = _linear(n_items, hidden, device, generator)
+        enc1 = _linear(n_items, hidden, device, generator)
+        # the first layer stored as (n_items x hidden): its sparse input's product x @ W1 and the
+        # gradient x.T @ G are then sparse products with no transposition (same initial values)
+        self.enc1_weight = torch.nn.Parameter(enc1.weight.detach().t().contiguous())
+        self.enc1_bias = torch.nn.Parameter(enc1.bias.detach())
         self.enc2 = _linear(hidden, 2 * latent, device, generator)
         self.dec1 = _linear(latent, hidden, device, generator)
         self.dec2 = _linear(hidden, n_items, device, generator)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.enc2(torch.tanh(self.enc1(x)))
+    def encode(self, x: torch.Tensor, x_t: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x``: the input rows as a sparse CSR tensor (:func:`_input`), ``x_t`` its transpose (for
+        the first layer's weight gradient; ``None`` without gradients). The first layer then costs
+        ``nnz x hidden`` instead of ``n_items x hidden`` per row (ML-1M rows are 95 % zeros): the
+        dense layer's product without its multiplications by zero."""
+        first = sparse_mm(x, self.enc1_weight) if x_t is None else SpMM.apply(self.enc1_weight, x, x_t)
+        h = self.enc2(torch.tanh(first.add_(self.enc1_bias)))
         return h[:, : self.latent], h[:, self.latent :]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.dec2(torch.tanh(self.dec1(z)))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Deterministic scores: decoder of the posterior mean, no dropout."""
-        return self.decode(self.encode(F.normalize(x, dim=1))[0])
+        """Deterministic scores from the normalised input rows ``x`` (:func:`_input` without
+        dropout): decoder of the posterior mean."""
+        return self.decode(self.encode(x)[0])
 
     def weights_sq(self) -> torch.Tensor:
-        return sum(m.weight.square().sum() for m in (self.enc1, self.enc2, self.dec1, self.dec2))
+        rest = sum(m.weight.square().sum() for m in (self.enc2, self.dec1, self.dec2))
+        return self.enc1_weight.square().sum() + rest
 
 
 def _rows(matrix: sp.csr_matrix, users: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Dense float32 training rows of ``users`` on ``device``."""
+    """Dense float32 training rows of ``users`` on ``device`` (the likelihood's targets)."""
     return torch.from_numpy(matrix[users].toarray().astype(np.float32, copy=False)).to(device)
+
+
+def _input(
+    matrix: sp.csr_matrix, users: np.ndarray, device: torch.device, *,
+    keep: torch.Tensor | None = None, dropout: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The encoder's input rows of ``users`` and their transpose, as sparse CSR tensors: each row
+    L2-normalised (binary rows: ``1 / sqrt(n_u)`` per interaction; empty rows stay zero), then, in
+    training, inverted dropout with the dense boolean mask ``keep`` (``rand >= dropout`` over the
+    whole batch, drawn as the dense formulation draws it) read at the interactions only: dropping a
+    zero changes nothing."""
+    sub = sp.csr_matrix(matrix[users], dtype=np.float32)
+    deg = np.diff(sub.indptr)
+    values = np.repeat(1.0 / np.sqrt(np.maximum(deg, 1)), deg).astype(np.float32)
+    if keep is not None:
+        rows = np.repeat(np.arange(len(users)), deg)
+        kept = keep[torch.from_numpy(rows).to(keep.device), torch.from_numpy(sub.indices.astype(np.int64)).to(keep.device)]
+        values = values * kept.cpu().numpy() / np.float32(1.0 - dropout)
+    x = sp.csr_matrix((values, sub.indices, sub.indptr), shape=sub.shape)
+    return sparse_tensor(x, device), sparse_tensor(x.T.tocsr(), device)
 
 
 @register("multvae", config=MultVAEConfig, scenarios=("topn",))
@@ -173,11 +205,10 @@ class MultVAE:
                 for start in range(0, len(active), cfg.batch_size):
                     batch = active[perm[start : start + cfg.batch_size]]
                     x = _rows(x_all, batch, device)
-                    h = F.normalize(x, dim=1)
+                    keep = None
                     if cfg.dropout > 0:
-                        keep = torch.rand(h.shape, generator=gen, device=device) >= cfg.dropout
-                        h = h * keep / (1.0 - cfg.dropout)
-                    mu, logvar = model.encode(h)
+                        keep = torch.rand(x.shape, generator=gen, device=device) >= cfg.dropout
+                    mu, logvar = model.encode(*_input(x_all, batch, device, keep=keep, dropout=cfg.dropout))
                     eps = torch.randn(mu.shape, generator=gen, device=device)
                     z = mu + eps * torch.exp(0.5 * logvar)
                     nll = -(F.log_softmax(model.decode(z), dim=1) * x).sum(1).mean()
@@ -196,7 +227,7 @@ class MultVAE:
                 return total / max(len(active), 1)
 
             def build_score_fn() -> T.ScoreFn:
-                return lambda u: model.logits(_rows(x_all, u, device)).cpu().numpy()
+                return lambda u: model.logits(_input(x_all, u, device)[0]).cpu().numpy()
 
             evaluate = T.validation_evaluator(
                 build_score_fn, train=data, valid=valid, method="multvae"
@@ -213,7 +244,7 @@ class MultVAE:
         device = T.resolve_device(self.config.device)
         model = self._device_model(device)
         with T.num_threads(self.config.num_threads), torch.no_grad():
-            return model.logits(_rows(self.train_, users, device)).float().cpu().numpy()
+            return model.logits(_input(self.train_, users, device)[0]).float().cpu().numpy()
 
     def _device_model(self, device: torch.device) -> torch.nn.Module:
         """``model_`` on ``device`` (the CPU original, or a cached copy that is not pickled)."""

@@ -97,3 +97,40 @@ def test_cuda_matches_shape_and_is_finite():
     assert s.dtype == np.float32 and s.shape == (train.n_users, train.n_items)
     assert np.isfinite(s).all()
     assert isinstance(m.train_, sp.csr_matrix)
+
+
+def test_sparse_first_layer_is_the_dense_layer():
+    """The encoder's sparse input (normalised rows, dropout read at the interactions) gives the
+    dense formulation's first-layer output and weight gradient: normalize(x) * keep / (1 - p) @ W1."""
+    import torch
+    import torch.nn.functional as F
+
+    from methods.multvae import _VAE, _input
+
+    rng = np.random.default_rng(3)
+    dense = (rng.random((12, 40)) < 0.2).astype(np.float32)
+    dense[5] = 0.0  # an empty row stays zero
+    matrix = sp.csr_matrix(dense)
+    users = np.array([0, 5, 3, 11, 7])
+    gen = torch.Generator().manual_seed(0)
+    vae = _VAE(40, 16, 4, torch.device("cpu"), gen)
+    keep = torch.rand((len(users), 40), generator=gen) >= 0.5
+
+    x, x_t = _input(matrix, users, torch.device("cpu"), keep=keep, dropout=0.5)
+    mu, logvar = vae.encode(x, x_t)
+    (mu.sum() + logvar.square().sum()).backward()
+    sparse_grad = vae.enc1_weight.grad.clone()
+
+    vae.zero_grad()
+    h = F.normalize(torch.from_numpy(dense[users]), dim=1) * keep / 0.5
+    out = vae.enc2(torch.tanh(h @ vae.enc1_weight + vae.enc1_bias))
+    (out[:, :4].sum() + out[:, 4:].square().sum()).backward()
+    torch.testing.assert_close(torch.cat([mu, logvar], 1), out, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sparse_grad, vae.enc1_weight.grad, rtol=1e-5, atol=1e-6)
+    # without dropout (scoring, no gradients): the same as the dense normalised rows
+    with torch.no_grad():
+        torch.testing.assert_close(
+            vae.logits(_input(matrix, users, torch.device("cpu"))[0]),
+            vae.decode(vae.enc2(torch.tanh(F.normalize(torch.from_numpy(dense[users]), dim=1) @ vae.enc1_weight + vae.enc1_bias))[:, :4]),
+            rtol=1e-5, atol=1e-6,
+        )
