@@ -35,14 +35,10 @@ ML1M_ROWS = 400_000
 
 
 @pytest.fixture(scope="session")
-def ml1m_mtl_train(tmp_path_factory):
-    import numpy as np
-
-    from bench.config import MTLScenario
+def ml1m_prepared(tmp_path_factory) -> Path:
+    """ML-1M fetched from the mirror (verified against ``datasets/checksums.lock``) and prepared."""
     from bench.data.fetch import fetch_dataset
     from bench.data.prepare import PrepareOptions, prepare_dataset
-    from bench.multitask import mtl_data, mtl_vocab
-    from bench.splits.build import build_split
 
     data = mirror()
     if data is None or not (data / "ml-1m" / "ratings.dat").exists():
@@ -54,8 +50,19 @@ def ml1m_mtl_train(tmp_path_factory):
     fetch_dataset("ml-1m", sources=sources, out=tmp / "raw", mirror=data, lock=lock, progress=False)
     prepare_dataset("ml-1m", sources=sources, raw=tmp / "raw", out=tmp / "prepared",
                     options=PrepareOptions(), lock=lock)
-    split = build_split(MTLScenario(name="ml1m-mtl", dataset="ml-1m"), prepared=tmp / "prepared",
-                        out=tmp / "split")
+    return tmp / "prepared"
+
+
+@pytest.fixture(scope="session")
+def ml1m_mtl_train(ml1m_prepared, tmp_path_factory):
+    import numpy as np
+
+    from bench.config import MTLScenario
+    from bench.multitask import mtl_data, mtl_vocab
+    from bench.splits.build import build_split
+
+    split = build_split(MTLScenario(name="ml1m-mtl", dataset="ml-1m"), prepared=ml1m_prepared,
+                        out=tmp_path_factory.mktemp("ml1m-mtl") / "split")
     train = mtl_data(split, "train", mtl_vocab(split))
     rows = np.sort(np.random.default_rng(0).choice(len(train), size=min(ML1M_ROWS, len(train)), replace=False))
     return train.subset(rows)

@@ -14,7 +14,6 @@ Run: ``.venv/bin/python -m pytest benchmarks/test_bench_topn_epochs.py --benchma
 from __future__ import annotations
 
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -22,29 +21,16 @@ import torch
 
 from bench import methods
 from bench.config import TopNScenario
-from benchmarks.conftest import REPO, mirror
 
 _SECONDS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
-def ml1m_train(tmp_path_factory):
-    from bench.data.fetch import fetch_dataset
-    from bench.data.prepare import PrepareOptions, prepare_dataset
+def ml1m_train(ml1m_prepared, tmp_path_factory):
     from bench.splits.build import build_split
 
-    data = mirror()
-    if data is None or not (data / "ml-1m" / "ratings.dat").exists():
-        pytest.skip("no ml-1m in the dataset mirror; set RECX_DATA_MIRROR")
-    tmp = tmp_path_factory.mktemp("ml1m-topn")
-    lock = tmp / "checksums.lock"
-    shutil.copy(REPO / "datasets" / "checksums.lock", lock)
-    sources = REPO / "datasets" / "sources.yaml"
-    fetch_dataset("ml-1m", sources=sources, out=tmp / "raw", mirror=data, lock=lock, progress=False)
-    prepare_dataset("ml-1m", sources=sources, raw=tmp / "raw", out=tmp / "prepared",
-                    options=PrepareOptions(), lock=lock)
     scenario = TopNScenario(name="ml1m-topn", dataset="ml-1m", split="leave_last_out", min_rating=4.0)
-    return build_split(scenario, prepared=tmp / "prepared", out=tmp / "split").interactions("train")
+    return build_split(scenario, prepared=ml1m_prepared, out=tmp_path_factory.mktemp("s") / "split").interactions("train")
 
 
 def _dense_first_layer(self, x, x_t=None):
