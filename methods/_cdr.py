@@ -11,9 +11,9 @@
   ``finetune``, ``emcdr``, ``ptupcdr``), early-stopped with :func:`methods._torch.train_epochs`;
 * :class:`DotScorer` — ``score(users) = user_factors_[users] @ item_factors_.T`` for methods whose
   final model is a dot product over target items;
-* :func:`sparse_tensor` / :func:`sparse_mm` / :class:`SpMM` — sparse adjacency on the device and
-  ``A @ X`` without a zero-filled output, differentiable through the precomputed transpose, for the
-  graph methods.
+* :func:`sparse_tensor` / :func:`sparse_mm` / :class:`SpMM` (from :mod:`methods._sparse`) — sparse
+  adjacency on the device and ``A @ X`` without a zero-filled output, differentiable through the
+  precomputed transpose, for the graph methods.
 
 All randomness comes from the ``torch.Generator`` made from the ``rng`` passed to ``fit``.
 """
@@ -21,7 +21,6 @@ All randomness comes from the ``torch.Generator`` made from the ``rng`` passed t
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,6 +31,7 @@ import torch
 from bench.cdr import CDRData
 from bench.interactions import Interactions
 from methods import _torch as T
+from methods._sparse import SpMM, sparse_mm, sparse_tensor
 
 __all__ = [
     "CDRConfig",
@@ -306,43 +306,6 @@ def has_rows(inter: Interactions) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- sparse graphs
-def sparse_tensor(m: sp.spmatrix, device: torch.device) -> torch.Tensor:
-    """A scipy matrix as a torch sparse CSR tensor (float32) on ``device``."""
-    m = sp.csr_matrix(m, dtype=np.float32)
-    m.sort_indices()
-    with warnings.catch_warnings():  # "sparse CSR support is in beta state"
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(m.indptr.astype(np.int64)),
-            torch.from_numpy(m.indices.astype(np.int64)),
-            torch.from_numpy(m.data.astype(np.float32)),
-            size=m.shape,
-            device=device,
-            check_invariants=False,
-        )
-
-
-def sparse_mm(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``A @ X`` for a sparse CSR ``A`` into a fresh tensor: ``torch.sparse.mm`` first fills a zero
-    matrix and copies it into the result, which on CPU costs as much as the product itself."""
-    out = x.new_empty((a.shape[0], x.shape[1]))
-    return torch.addmm(out, a, x, beta=0, out=out)
-
-
-class SpMM(torch.autograd.Function):
-    """``A @ X`` for a constant sparse ``A`` with its transpose ``At`` precomputed (backward
-    ``At @ G``), avoiding torch's transposition of ``A`` on every step."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, a: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
-        ctx.at = at
-        return sparse_mm(a, x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        return sparse_mm(ctx.at, grad.contiguous()), None, None
-
-
 def row_normalized(m: sp.spmatrix) -> sp.csr_matrix:
     """``D^-1 M`` (rows summing to 1; empty rows stay zero), float32 CSR."""
     m = sp.csr_matrix(m, dtype=np.float32, copy=True)

@@ -68,9 +68,10 @@ class MF(T.DotScorer):
                     u, i = users[idx], items[idx]
                     j = T.sample_negatives(u, keys, n_items, gen)
                     b = idx.numel()
-                    # one gather of both items; index_select, not advanced indexing: the same
-                    # gradients bit for bit, and on CPU its backward (index_add) is faster than
-                    # index_put_ with accumulation (ML-1M epoch 1.25x)
+                    # one gather of both items; index_select, not advanced indexing: on CPU its
+                    # backward (index_add) is faster than index_put_ with accumulation (ML-1M epoch
+                    # 1.25x), the same gradients bit for bit at one thread (num_threads: 1), and
+                    # deterministic at any thread count, where the accumulation was not
                     pu = model.user.index_select(0, u)
                     q = model.item.index_select(0, torch.cat([i, j]))
                     loss = T.bpr_mf_loss(pu, q[:b], q[b:], cfg.reg)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from bench.interactions import Interactions
 from bench.methods import Categorical, FloatRange, check_users, register
 from methods import _torch as T
-from methods._cdr import SpMM, sparse_mm, sparse_tensor  # the sparse first layer (methods/_cdr.py has the one copy)
+from methods._sparse import SpMM, sparse_mm, sparse_tensor
 
 __all__ = ["MultVAE", "MultVAEConfig", "anneal_steps", "kl_weight"]
 
@@ -118,11 +118,17 @@ class _VAE(torch.nn.Module):
         self.dec2 = _linear(hidden, n_items, device, generator)
 
     def encode(self, x: torch.Tensor, x_t: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x``: the input rows as a sparse CSR tensor (:func:`_input`), ``x_t`` its transpose (for
-        the first layer's weight gradient; ``None`` without gradients). The first layer then costs
-        ``nnz x hidden`` instead of ``n_items x hidden`` per row (ML-1M rows are ~97 % zeros): the
-        dense layer's product without its multiplications by zero."""
-        first = sparse_mm(x, self.enc1_weight) if x_t is None else SpMM.apply(self.enc1_weight, x, x_t)
+        """``x``: the input rows as a sparse CSR tensor (:func:`_input`); ``x_t``: its transpose, which
+        the first layer's weight gradient needs (``None`` only without gradients: scoring). The
+        first layer then costs ``nnz x hidden`` instead of ``n_items x hidden`` per row (ML-1M rows
+        are ~97 % zeros): the dense layer's product without its multiplications by zero."""
+        if x_t is not None:
+            first = SpMM.apply(self.enc1_weight, x, x_t)
+        elif torch.is_grad_enabled():
+            raise RuntimeError("multvae: encode(x) with gradients needs x_t, the transposed input "
+                               "(_input(..., transpose=True)); score under torch.no_grad()")
+        else:
+            first = sparse_mm(x, self.enc1_weight)
         h = self.enc2(torch.tanh(first.add_(self.enc1_bias)))
         return h[:, : self.latent], h[:, self.latent :]
 
@@ -146,22 +152,22 @@ def _rows(matrix: sp.csr_matrix, users: np.ndarray, device: torch.device) -> tor
 
 def _input(
     matrix: sp.csr_matrix, users: np.ndarray, device: torch.device, *,
-    keep: torch.Tensor | None = None, dropout: float = 0.0,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The encoder's input rows of ``users`` and their transpose, as sparse CSR tensors: each row
-    L2-normalised (binary rows: ``1 / sqrt(n_u)`` per interaction; empty rows stay zero), then, in
-    training, inverted dropout with the dense boolean mask ``keep`` (``rand >= dropout`` over the
-    whole batch, drawn as the dense formulation draws it) read at the interactions only: dropping a
-    zero changes nothing."""
+    keep: torch.Tensor | None = None, dropout: float = 0.0, transpose: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The encoder's input rows of ``users`` as a sparse CSR tensor, and its transpose when
+    ``transpose`` (training) or ``None``: each row L2-normalised (binary rows: ``1 / sqrt(n_u)`` per
+    interaction; empty rows stay zero), then, in training, inverted dropout with the dense boolean
+    mask ``keep`` (``rand >= dropout`` over the whole batch, drawn as the dense formulation draws
+    it) read at the interactions only: dropping a zero changes nothing."""
     sub = sp.csr_matrix(matrix[users], dtype=np.float32)
     deg = np.diff(sub.indptr)
     values = np.repeat(1.0 / np.sqrt(np.maximum(deg, 1)), deg).astype(np.float32)
     if keep is not None:
-        rows = np.repeat(np.arange(len(users)), deg)
-        kept = keep[torch.from_numpy(rows).to(keep.device), torch.from_numpy(sub.indices.astype(np.int64)).to(keep.device)]
+        rows = torch.from_numpy(np.repeat(np.arange(len(users)), deg)).to(keep.device)
+        kept = keep[rows, torch.from_numpy(sub.indices.astype(np.int64)).to(keep.device)]
         values = values * kept.cpu().numpy() / np.float32(1.0 - dropout)
     x = sp.csr_matrix((values, sub.indices, sub.indptr), shape=sub.shape)
-    return sparse_tensor(x, device), sparse_tensor(x.T.tocsr(), device)
+    return sparse_tensor(x, device), sparse_tensor(x.T.tocsr(), device) if transpose else None
 
 
 @register("multvae", config=MultVAEConfig, scenarios=("topn",))
@@ -208,7 +214,8 @@ class MultVAE:
                     keep = None
                     if cfg.dropout > 0:
                         keep = torch.rand(x.shape, generator=gen, device=device) >= cfg.dropout
-                    mu, logvar = model.encode(*_input(x_all, batch, device, keep=keep, dropout=cfg.dropout))
+                    rows = _input(x_all, batch, device, keep=keep, dropout=cfg.dropout, transpose=True)
+                    mu, logvar = model.encode(*rows)
                     eps = torch.randn(mu.shape, generator=gen, device=device)
                     z = mu + eps * torch.exp(0.5 * logvar)
                     nll = -(F.log_softmax(model.decode(z), dim=1) * x).sum(1).mean()

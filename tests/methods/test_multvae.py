@@ -101,36 +101,44 @@ def test_cuda_matches_shape_and_is_finite():
 
 def test_sparse_first_layer_is_the_dense_layer():
     """The encoder's sparse input (normalised rows, dropout read at the interactions) gives the
-    dense formulation's first-layer output and weight gradient: normalize(x) * keep / (1 - p) @ W1."""
+    dense formulation's first-layer output and gradients: normalize(x) * keep / (1 - p) @ W1 + b1,
+    with W1 the transposed weight of the Linear layer the same generator would have built."""
     import torch
     import torch.nn.functional as F
 
-    from methods.multvae import _VAE, _input
+    from methods.multvae import _VAE, _input, _linear
 
     rng = np.random.default_rng(3)
     dense = (rng.random((12, 40)) < 0.2).astype(np.float32)
     dense[5] = 0.0  # an empty row stays zero
     matrix = sp.csr_matrix(dense)
     users = np.array([0, 5, 3, 11, 7])
-    gen = torch.Generator().manual_seed(0)
-    vae = _VAE(40, 16, 4, torch.device("cpu"), gen)
-    keep = torch.rand((len(users), 40), generator=gen) >= 0.5
+    cpu = torch.device("cpu")
+    vae = _VAE(40, 16, 4, cpu, torch.Generator().manual_seed(0))
+    linear = _linear(40, 16, cpu, torch.Generator().manual_seed(0))  # the dense layer's draw
+    assert torch.equal(vae.enc1_weight, linear.weight.t()) and torch.equal(vae.enc1_bias, linear.bias)
+    p = 0.3
+    keep = torch.rand((len(users), 40), generator=torch.Generator().manual_seed(1)) >= p
 
-    x, x_t = _input(matrix, users, torch.device("cpu"), keep=keep, dropout=0.5)
-    mu, logvar = vae.encode(x, x_t)
-    (mu.sum() + logvar.square().sum()).backward()
-    sparse_grad = vae.enc1_weight.grad.clone()
+    def loss(mu, logvar):
+        return mu.sum() + logvar.square().sum()
+
+    loss(*vae.encode(*_input(matrix, users, cpu, keep=keep, dropout=p, transpose=True))).backward()
+    sparse = [vae.enc1_weight.grad.clone(), vae.enc1_bias.grad.clone()]
+    with torch.no_grad():
+        sparse_out = torch.cat(vae.encode(_input(matrix, users, cpu, keep=keep, dropout=p)[0]), 1)
 
     vae.zero_grad()
-    h = F.normalize(torch.from_numpy(dense[users]), dim=1) * keep / 0.5
+    h = F.normalize(torch.from_numpy(dense[users]), dim=1) * keep / (1 - p)
     out = vae.enc2(torch.tanh(h @ vae.enc1_weight + vae.enc1_bias))
-    (out[:, :4].sum() + out[:, 4:].square().sum()).backward()
-    torch.testing.assert_close(torch.cat([mu, logvar], 1), out, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(sparse_grad, vae.enc1_weight.grad, rtol=1e-5, atol=1e-6)
-    # without dropout (scoring, no gradients): the same as the dense normalised rows
+    loss(out[:, :4], out[:, 4:]).backward()
+    torch.testing.assert_close(sparse_out, out, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sparse[0], vae.enc1_weight.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sparse[1], vae.enc1_bias.grad, rtol=1e-5, atol=1e-6)
+    # without dropout (scoring): the dense normalised rows
     with torch.no_grad():
-        torch.testing.assert_close(
-            vae.logits(_input(matrix, users, torch.device("cpu"))[0]),
-            vae.decode(vae.enc2(torch.tanh(F.normalize(torch.from_numpy(dense[users]), dim=1) @ vae.enc1_weight + vae.enc1_bias))[:, :4]),
-            rtol=1e-5, atol=1e-6,
-        )
+        plain = F.normalize(torch.from_numpy(dense[users]), dim=1)
+        expected = vae.decode(vae.enc2(torch.tanh(plain @ vae.enc1_weight + vae.enc1_bias))[:, :4])
+        torch.testing.assert_close(vae.logits(_input(matrix, users, cpu)[0]), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(RuntimeError, match="needs x_t"):  # gradients without the transpose: refused
+        vae.encode(_input(matrix, users, cpu)[0])
