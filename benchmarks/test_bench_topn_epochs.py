@@ -3,9 +3,12 @@
 thread, default configuration, no validation.
 
 ``multvae`` runs twice in the same session: as committed (the encoder's first layer is a sparse
-product over the ~2.5 % non-zero inputs) and with that layer's product made dense again (the input
-densified, then ``x @ W1``: every other operation, the RNG stream and the parameters unchanged), so
-the ratio of the two is the gain of the sparse layer on this machine.
+product over the ~2.5 % non-zero inputs) and with that one product made dense (the same sparse
+input densified, then ``x @ W1``: every other operation, the RNG stream and the parameters
+unchanged, so the input building and the transpose still run). The ratio of the two is the gain of
+the sparse product alone on this machine; the dense code before it (commit 461561b, a dense input
+row through ``torch.nn.Linear``) skipped that input building as well, so against it the gain is a
+little smaller.
 
 Run: ``.venv/bin/python -m pytest benchmarks/test_bench_topn_epochs.py --benchmark-only -s``
 (not part of ``make test``). Needs ``ml-1m`` in the offline mirror (``RECX_DATA_MIRROR``).
