@@ -11,9 +11,9 @@
   ``finetune``, ``emcdr``, ``ptupcdr``), early-stopped with :func:`methods._torch.train_epochs`;
 * :class:`DotScorer` — ``score(users) = user_factors_[users] @ item_factors_.T`` for methods whose
   final model is a dot product over target items;
-* :func:`sparse_tensor` / :func:`sparse_mm` / :class:`SpMM` (from :mod:`methods._sparse`) — sparse
-  adjacency on the device and ``A @ X`` without a zero-filled output, differentiable through the
-  precomputed transpose, for the graph methods.
+* :func:`sparse_tensor` / :func:`sparse_mm` / :class:`SpMM` — sparse adjacency on the device and
+  ``A @ X`` without a zero-filled output, differentiable through the precomputed transpose, for the
+  graph methods.
 
 All randomness comes from the ``torch.Generator`` made from the ``rng`` passed to ``fit``.
 """
@@ -21,6 +21,7 @@ All randomness comes from the ``torch.Generator`` made from the ``rng`` passed t
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -31,7 +32,6 @@ import torch
 from bench.cdr import CDRData
 from bench.interactions import Interactions
 from methods import _torch as T
-from methods._sparse import SpMM, sparse_mm, sparse_tensor
 
 __all__ = [
     "CDRConfig",
@@ -68,24 +68,11 @@ class CDRConfig(T.FactorConfig):
             validation users, drawn once from the fit generator when there are more (0 = all);
             bounds the per-epoch validation cost on large user sets (e.g. the 24k-user source
             holdout of CDRIB pairs). Splits with fewer validation users are unaffected.
-
-    Stopping rule of the family (:func:`methods._torch.train_epochs`): the mean of the last 5
-    validation scores, patience 10 evaluations, at least 20 epochs. Measured on
-    ``ml100k-genre-warm``, seeds 0-2 (``benchmarks/check_convergence.py``, results in
-    ``benchmarks/results/convergence-ml100k-genre-warm-*.json``): the old raw-score rule
-    (patience 5) stopped ``disencdr`` at epoch 6 on two seeds (best validation NDCG@10 0.074 /
-    0.075, where it reaches 0.118-0.124 later: its validation score dips early) and ``bitgcf``, a
-    slow riser, at 71-78 (0.17 vs 0.18); smoothing alone (5, patience 5) still left ``conet`` and
-    ``bitgcf`` moving by more than a seed-std when the patience doubled. With this rule doubling
-    the patience (10 -> 20) moves the best validation score of disencdr by +0.0023 (seed-std
-    0.0032) and bitgcf by +0.0015 (0.0033).
     """
 
     learning_rate: float = 5e-3
     batch_size: int = 2048
-    patience: int = 10
-    smoothing: int = 5
-    min_epochs: int = 20
+    patience: int = 5
     valid_users: int = 5000
     num_threads: int = 1
 
@@ -306,6 +293,43 @@ def has_rows(inter: Interactions) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- sparse graphs
+def sparse_tensor(m: sp.spmatrix, device: torch.device) -> torch.Tensor:
+    """A scipy matrix as a torch sparse CSR tensor (float32) on ``device``."""
+    m = sp.csr_matrix(m, dtype=np.float32)
+    m.sort_indices()
+    with warnings.catch_warnings():  # "sparse CSR support is in beta state"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(np.int64)),
+            torch.from_numpy(m.indices.astype(np.int64)),
+            torch.from_numpy(m.data.astype(np.float32)),
+            size=m.shape,
+            device=device,
+            check_invariants=False,
+        )
+
+
+def sparse_mm(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``A @ X`` for a sparse CSR ``A`` into a fresh tensor: ``torch.sparse.mm`` first fills a zero
+    matrix and copies it into the result, which on CPU costs as much as the product itself."""
+    out = x.new_empty((a.shape[0], x.shape[1]))
+    return torch.addmm(out, a, x, beta=0, out=out)
+
+
+class SpMM(torch.autograd.Function):
+    """``A @ X`` for a constant sparse ``A`` with its transpose ``At`` precomputed (backward
+    ``At @ G``), avoiding torch's transposition of ``A`` on every step."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, a: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+        ctx.at = at
+        return sparse_mm(a, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return sparse_mm(ctx.at, grad.contiguous()), None, None
+
+
 def row_normalized(m: sp.spmatrix) -> sp.csr_matrix:
     """``D^-1 M`` (rows summing to 1; empty rows stay zero), float32 CSR."""
     m = sp.csr_matrix(m, dtype=np.float32, copy=True)

@@ -1,12 +1,17 @@
-"""Sparse products on the device, shared by every method that multiplies by a constant sparse matrix:
-the graph methods' adjacencies (``lightgcn``, ``bitgcf``, ``conet``, ``disencdr``) and ``multvae``'s
-sparse input rows.
+"""Sparse products on the device, for every method that multiplies by a constant sparse matrix:
+``multvae``'s sparse input rows, and the graph methods' adjacencies (``lightgcn``, ``bitgcf``,
+``conet``, ``disencdr``) once ``wip/batch-b-cdr-rule.patch`` lands.
 
 * :func:`sparse_tensor` — a scipy matrix as a torch sparse CSR tensor (float32) on the device;
 * :func:`sparse_mm` — ``A @ X`` into a fresh tensor, without the zero-filled output of
   ``torch.sparse.mm``;
 * :class:`SpMM` — ``A @ X`` differentiable in ``X`` through a precomputed transpose ``At``
   (torch's own backward transposes ``A`` on every step, or densifies it for CSR inputs).
+
+``methods/_cdr.py`` (the transfer methods) and ``methods/lightgcn.py`` still hold their own copies:
+removing them changes the code fingerprints of the transfer cells (``bitgcf`` imports from
+``lightgcn``), so that goes with the transfer rerun that ``wip/batch-b-cdr-rule.patch`` needs (the
+patch replaces both copies by imports from here; ``lightgcn``'s factors stay bit-identical).
 """
 
 from __future__ import annotations

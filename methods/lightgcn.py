@@ -23,7 +23,6 @@ import torch
 from bench.interactions import Interactions
 from bench.methods import Categorical, FloatRange, IntRange, register
 from methods import _torch as T
-from methods._sparse import SpMM, sparse_tensor
 
 __all__ = ["LightGCN", "LightGCNConfig", "normalized_adjacency"]
 
@@ -71,6 +70,32 @@ def normalized_adjacency(matrix: sp.spmatrix) -> sp.csr_matrix:
     return out
 
 
+def _torch_csr(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
+    with warnings.catch_warnings():  # "sparse CSR support is in beta state"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(m.indptr.astype(np.int64)).to(device),
+            torch.from_numpy(m.indices.astype(np.int64)).to(device),
+            torch.from_numpy(m.data.astype(np.float32)).to(device),
+            size=m.shape,
+            check_invariants=False,
+        )
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    """``A @ X`` for a constant symmetric sparse ``A``: the gradient is ``A @ G`` (``A^T = A``), which
+    avoids the transposition torch's generic sparse backward performs on every step."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        ctx.a = a
+        return torch.sparse.mm(a, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return torch.sparse.mm(ctx.a, grad), None
+
+
 class _LightGCN(torch.nn.Module):
     def __init__(self, n_nodes: int, dim: int, std: float, device, generator):
         super().__init__()
@@ -80,7 +105,7 @@ class _LightGCN(torch.nn.Module):
     def propagate(self, adj: torch.Tensor, n_layers: int) -> torch.Tensor:
         x, total = self.ego, self.ego
         for _ in range(n_layers):
-            x = SpMM.apply(x, adj, adj)  # A is symmetric: its own transpose
+            x = _SymmetricSpMM.apply(x, adj)
             total = total + x
         return total / (n_layers + 1)
 
@@ -113,7 +138,7 @@ class LightGCN(T.DotScorer):
         n_users, n_items = data.n_users, data.n_items
         with T.num_threads(cfg.num_threads):
             users, items, keys = T.interaction_tensors(data, device)
-            adj = sparse_tensor(normalized_adjacency(data.matrix), device)
+            adj = _torch_csr(normalized_adjacency(data.matrix), device)
             n_nodes = n_users + n_items
             model = _LightGCN(n_nodes, cfg.embedding_size, cfg.init_std, device, gen)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
